@@ -1,0 +1,1 @@
+//! Prometheus exporter for the `syseng-challenge` service.

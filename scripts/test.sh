@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the Rust suites (unit, golden, integration against the real
+# binaries) and the checks of the monitoring kit with the real promtool and amtool.
+# usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+# One profile for everything: the integration tests start the release binaries, which the demo
+# and the benchmarks use too, so CI compiles the code once.
+cargo build --release --workspace --all-targets --locked
+cargo test --release --workspace --locked
+
+for check in scripts/check-*.sh; do
+  [ -e "$check" ] || continue
+  echo "== $check"
+  bash "$check"
+done

@@ -1,0 +1,1 @@
+//! A simulated fleet of `syseng-challenge` instances.

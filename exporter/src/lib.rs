@@ -1,1 +1,166 @@
 //! Prometheus exporter for the `syseng-challenge` service.
+//!
+//! The core is pure: [`stats::decode_stats`] turns a `/stats` body into a
+//! [`stats::StatsDocument`], [`convert::target_families`] turns a scrape into metric families,
+//! and [`exposition::encode`] writes them as text or OpenMetrics. Around it, thin edges:
+//! [`upstream`] fetches, [`server`] answers HTTP, and [`run`] drives the worker threads.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod convert;
+pub mod exposition;
+pub mod gzip;
+pub mod journal;
+pub mod landing;
+pub mod process;
+pub mod server;
+pub mod stats;
+pub mod telemetry;
+pub mod upstream;
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::server::{Shared, Worker};
+
+/// A client that sends no complete request head in this time is disconnected.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds the first of `addresses` that accepts (for `:port`, the dual-stack IPv6 socket first,
+/// then IPv4 alone on hosts without IPv6).
+pub fn bind(addresses: &[SocketAddr]) -> io::Result<TcpListener> {
+    let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
+    for address in addresses {
+        match TcpListener::bind(address) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight scrapes finish
+/// (bounded by the scrape timeout) and returns.
+///
+/// One single-threaded runtime per core, all accepting on the same socket: on small machines
+/// this beats a work-stealing runtime, and each thread keeps its own upstream connections.
+pub fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let worker_count = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(16);
+    let drain_timeout = config.timeout + Duration::from_secs(1);
+    let shared = Arc::new(Shared::new(config));
+    let (stop_sender, stop_receiver) = watch::channel(false);
+
+    let mut threads = Vec::with_capacity(worker_count - 1);
+    for index in 1..worker_count {
+        let listener = listener.try_clone()?;
+        let shared = Arc::clone(&shared);
+        let stop = stop_receiver.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .spawn(move || run_worker(listener, shared, stop, drain_timeout))?,
+        );
+    }
+    let main_worker = {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            tokio::spawn(async move {
+                shutdown.await;
+                let _ = stop_sender.send(true);
+            });
+            serve_worker(listener, shared, stop_receiver, drain_timeout).await
+        })
+    };
+    for thread in threads {
+        match thread.join() {
+            Ok(result) => result?,
+            Err(_) => return Err(io::Error::other("a worker thread panicked")),
+        }
+    }
+    main_worker
+}
+
+fn run_worker(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) -> io::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve_worker(listener, shared, stop, drain_timeout))
+}
+
+async fn serve_worker(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) -> io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let worker = Arc::new(Worker::new(shared));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let worker = Arc::clone(&worker);
+                    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                        let worker = Arc::clone(&worker);
+                        async move {
+                            let (parts, _body) = request.into_parts();
+                            server::handle(&worker, &parts).await
+                        }
+                    });
+                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain_timeout,
+            "connections still open after the drain timeout; closing them"
+        );
+    }
+    Ok(())
+}

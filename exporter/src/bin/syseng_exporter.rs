@@ -1,1 +1,91 @@
-fn main() {}
+//! `syseng_exporter`: flags in, exporter running until SIGTERM or SIGINT.
+use std::process::ExitCode;
+
+use syseng_exporter::config::{Flags, LogFormat, LogLevel};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+fn main() -> ExitCode {
+    let flags = match Flags::from_args(std::env::args()) {
+        Ok(flags) => flags,
+        Err(error) => error.exit(),
+    };
+    init_logging(flags.log_level, flags.log_format);
+    let config = match flags.validate() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration");
+            eprintln!("syseng_exporter: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match syseng_exporter::bind(&config.listen_addresses) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(address = %flags.listen_address, %error, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        version = syseng_exporter::telemetry::VERSION,
+        revision = syseng_exporter::telemetry::REVISION,
+        address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        telemetry_path = %config.telemetry_path,
+        stats_uri = %config.stats_uri.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        "listening"
+    );
+    match syseng_exporter::run(listener, config, shutdown_signal()) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "exporter failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the exporter with SIGKILL");
+        return std::future::pending().await;
+    };
+    let name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "shutting down: finishing in-flight scrapes");
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let filter = match level {
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Error => LevelFilter::ERROR,
+    };
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .with_target(false)
+                    .with_span_path(false)
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+}

@@ -1,0 +1,371 @@
+//! Command-line flags, validated into a [`Config`] before anything starts.
+//!
+//! Flag names follow the Prometheus exporters' convention (`--web.listen-address`). The original
+//! Go exporter's names stay as aliases, including Go's single-dash spelling (`-addr=:8081`), so
+//! its deployments keep working unchanged.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use hyper::Uri;
+
+/// Command-line flags as typed.
+#[derive(Debug, Parser)]
+#[command(
+    name = "syseng_exporter",
+    version,
+    about = "Prometheus exporter for the syseng-challenge service's /stats endpoint",
+    long_about = "Prometheus exporter for the syseng-challenge service's /stats endpoint.\n\n\
+        Serves the service's metrics at the telemetry path (sidecar mode) and any instance's \
+        metrics at /probe?target=host:port (multi-target mode)."
+)]
+pub struct Flags {
+    /// Address to listen on: host:port, or :port for every interface.
+    #[arg(
+        long = "web.listen-address",
+        visible_alias = "addr",
+        default_value = ":8081"
+    )]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        visible_alias = "metrics-path",
+        default_value = "/metrics"
+    )]
+    pub telemetry_path: String,
+
+    /// URI of the service's /stats scraped on the telemetry path; empty to serve only the
+    /// exporter's own metrics there.
+    #[arg(
+        long = "syseng.stats-uri",
+        default_value = "http://localhost:8080/stats"
+    )]
+    pub stats_uri: String,
+
+    /// Longest time a scrape of /stats may take (Prometheus duration: 500ms, 5s, 1m). A shorter
+    /// X-Prometheus-Scrape-Timeout-Seconds from the scraper wins.
+    #[arg(long = "syseng.timeout", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Most scrapes served at once; more get HTTP 503.
+    #[arg(long = "web.max-requests", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests: u32,
+
+    /// Only log messages of this level or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// Validated settings the exporter runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_addresses: Vec<SocketAddr>,
+    pub telemetry_path: String,
+    pub stats_uri: Option<Uri>,
+    pub timeout: Duration,
+    pub max_requests: usize,
+}
+
+/// Paths the exporter serves itself, which the telemetry path must not shadow.
+const RESERVED_PATHS: [&str; 3] = ["/probe", "/-/healthy", "/-/ready"];
+
+impl Flags {
+    /// Parses the process's arguments, accepting the Go exporter's single-dash flags.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(args.into_iter().map(|arg| accept_go_spelling(&arg)))
+    }
+
+    pub fn validate(&self) -> Result<Config, String> {
+        let listen_addresses = parse_listen_address(&self.listen_address)
+            .map_err(|error| format!("--web.listen-address={:?}: {error}", self.listen_address))?;
+        if !self.telemetry_path.starts_with('/') {
+            return Err(format!(
+                "--web.telemetry-path={:?}: must start with /",
+                self.telemetry_path
+            ));
+        }
+        if RESERVED_PATHS.contains(&self.telemetry_path.as_str()) {
+            return Err(format!(
+                "--web.telemetry-path={:?}: already serves another purpose",
+                self.telemetry_path
+            ));
+        }
+        let stats_uri = if self.stats_uri.is_empty() {
+            None
+        } else {
+            Some(
+                parse_http_uri(&self.stats_uri)
+                    .map_err(|error| format!("--syseng.stats-uri={:?}: {error}", self.stats_uri))?,
+            )
+        };
+        Ok(Config {
+            listen_addresses,
+            telemetry_path: self.telemetry_path.clone(),
+            stats_uri,
+            timeout: self.timeout,
+            max_requests: self.max_requests as usize,
+        })
+    }
+}
+
+/// Go's flag package takes `-addr=:8081` as well as `--addr`; clap only the latter.
+fn accept_go_spelling(arg: &str) -> String {
+    const GO_FLAGS: [&str; 2] = ["addr", "metrics-path"];
+    if let Some(rest) = arg.strip_prefix('-').filter(|rest| !rest.starts_with('-')) {
+        let name = rest.split('=').next().unwrap_or(rest);
+        if GO_FLAGS.contains(&name) {
+            return format!("-{arg}");
+        }
+    }
+    arg.to_string()
+}
+
+/// Parses a Prometheus duration: one or more `<number><unit>` with units ms, s, m, h, d, w, y
+/// in decreasing order (`90s`, `1m30s`, `500ms`). Zero is refused: nothing could succeed in it.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 365 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let invalid = || format!("{text:?} is not a duration like 500ms, 5s or 1m30s");
+    let mut rest = text;
+    let mut total_ms: u64 = 0;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..letters];
+        rest = &rest[letters..];
+        let position = UNITS[next_unit..]
+            .iter()
+            .position(|(name, _)| *name == unit)
+            .ok_or_else(invalid)?;
+        let (_, unit_ms) = UNITS[next_unit + position];
+        next_unit += position + 1;
+        total_ms = number
+            .checked_mul(unit_ms)
+            .and_then(|ms| total_ms.checked_add(ms))
+            .ok_or_else(invalid)?;
+    }
+    if total_ms == 0 {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+/// `:8081` means every interface, IPv6 and IPv4; `host:port` resolves the host.
+pub fn parse_listen_address(text: &str) -> Result<Vec<SocketAddr>, String> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{port:?} is not a port number"))?;
+        return Ok(vec![
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0u8; 4], port)),
+        ]);
+    }
+    let addresses: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|error| format!("expected host:port or :port ({error})"))?
+        .collect();
+    if addresses.is_empty() {
+        return Err("resolves to no address".into());
+    }
+    Ok(addresses)
+}
+
+/// An absolute `http` or `https` URI with a host.
+pub fn parse_http_uri(text: &str) -> Result<Uri, String> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|error| format!("not a URI ({error})"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err("scheme must be http or https".into()),
+    }
+    let authority = uri.authority().ok_or("the URI has no host")?;
+    if authority.as_str().contains('@') {
+        return Err("credentials in the URI are not supported".into());
+    }
+    if authority.host().is_empty() {
+        return Err("the URI has no host".into());
+    }
+    Ok(uri)
+}
+
+/// The `/stats` URI for a `/probe` target: `host:port` (http and `/stats` implied) or a
+/// full `http(s)://` URL taken as it is.
+pub fn probe_target_uri(target: &str) -> Result<Uri, String> {
+    if target.is_empty() {
+        return Err("target is empty".into());
+    }
+    if target.contains("://") {
+        return parse_http_uri(target);
+    }
+    if target.contains(['/', '?', '#', '@']) || target.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "target {target:?} is neither host:port nor an http(s):// URL"
+        ));
+    }
+    let uri = parse_http_uri(&format!("http://{target}/stats"))
+        .map_err(|error| format!("target {target:?}: {error}"))?;
+    match uri.port_u16() {
+        Some(port) if port > 0 => Ok(uri),
+        _ => Err(format!("target {target:?} needs a port, like host:8080")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        let args = std::iter::once("syseng_exporter")
+            .chain(args.iter().copied())
+            .map(String::from);
+        Flags::from_args(args).expect("flags parse")
+    }
+
+    #[test]
+    fn defaults_match_the_documented_interface() {
+        let config = flags(&[]).validate().unwrap();
+        assert_eq!(config.telemetry_path, "/metrics");
+        assert_eq!(
+            config.stats_uri.unwrap().to_string(),
+            "http://localhost:8080/stats"
+        );
+        assert_eq!(config.timeout, Duration::from_secs(5));
+        assert_eq!(config.max_requests, 40);
+        assert!(config.listen_addresses.iter().all(|a| a.port() == 8081));
+    }
+
+    #[test]
+    fn original_exporter_flag_names_still_work() {
+        for args in [
+            ["--addr=127.0.0.1:9999", "--metrics-path=/m"],
+            ["-addr=127.0.0.1:9999", "-metrics-path=/m"],
+        ] {
+            let config = flags(&args).validate().unwrap();
+            assert_eq!(
+                config.listen_addresses,
+                vec!["127.0.0.1:9999".parse().unwrap()]
+            );
+            assert_eq!(config.telemetry_path, "/m");
+        }
+    }
+
+    #[test]
+    fn empty_stats_uri_disables_the_default_target() {
+        let config = flags(&["--syseng.stats-uri="]).validate().unwrap();
+        assert!(config.stats_uri.is_none());
+    }
+
+    #[test]
+    fn bad_flag_values_name_the_flag() {
+        let cases: [(&[&str], &str); 5] = [
+            (&["--web.listen-address=nonsense"], "--web.listen-address"),
+            (&["--web.telemetry-path=metrics"], "must start with /"),
+            (&["--web.telemetry-path=/probe"], "--web.telemetry-path"),
+            (&["--syseng.stats-uri=ftp://x/stats"], "--syseng.stats-uri"),
+            (&["--syseng.stats-uri=http:///stats"], "--syseng.stats-uri"),
+        ];
+        for (args, expected) in cases {
+            let error = flags(args).validate().unwrap_err();
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+        let args = ["x", "--syseng.timeout=5"].map(String::from);
+        let error = Flags::from_args(args).unwrap_err().to_string();
+        assert!(error.contains("--syseng.timeout"), "{error}");
+        let args = ["x", "--web.max-requests=0"].map(String::from);
+        assert!(Flags::from_args(args).is_err());
+    }
+
+    #[test]
+    fn durations_follow_prometheus_syntax() {
+        let ms = |text| parse_duration(text).map(|d| d.as_millis());
+        assert_eq!(ms("500ms"), Ok(500));
+        assert_eq!(ms("5s"), Ok(5_000));
+        assert_eq!(ms("1m30s"), Ok(90_000));
+        assert_eq!(ms("1h"), Ok(3_600_000));
+        for bad in [
+            "",
+            "5",
+            "s",
+            "1.5s",
+            "5 s",
+            "30s1m",
+            "1s1s",
+            "0s",
+            "-1s",
+            "99999999999999999y",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn probe_targets_are_host_port_or_full_urls() {
+        let uri = |t| probe_target_uri(t).map(|u| u.to_string());
+        assert_eq!(
+            uri("127.0.0.1:8080"),
+            Ok("http://127.0.0.1:8080/stats".into())
+        );
+        assert_eq!(uri("[::1]:8080"), Ok("http://[::1]:8080/stats".into()));
+        assert_eq!(
+            uri("svc.example:80"),
+            Ok("http://svc.example:80/stats".into())
+        );
+        assert_eq!(
+            uri("https://svc:8443/stats"),
+            Ok("https://svc:8443/stats".into())
+        );
+        for bad in [
+            "",
+            "host",
+            "host:",
+            "host:0",
+            "host:99999",
+            "a/b:1",
+            "h:1?x",
+            "u@h:1",
+            "ftp://h/stats",
+            "http://",
+            "http://u:p@h/stats",
+            "h :1",
+            "gopher://h:70",
+        ] {
+            assert!(probe_target_uri(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Metric families and their two wire formats: the Prometheus text format 0.0.4 and
+//! OpenMetrics 1.0, chosen from the scraper's `Accept` header.
+//!
+//! The encoder is ours because the crates at hand either lack a summary without quantiles or
+//! write non-finite values differently from the OpenMetrics spec; the families here are few and
+//! the formats small, and the tests check the output with promtool and a parser.
+
+use std::fmt::Write as _;
+
+/// How a family's samples are to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+    /// `_sum` and `_count` only: the service has no quantiles to give.
+    Summary,
+}
+
+impl MetricType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+            MetricType::Summary => "summary",
+        }
+    }
+}
+
+/// One sample of a family: the family name plus `suffix`, with labels and a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Appended to the family name: `""`, `"_total"`, `"_sum"`, `"_count"`.
+    pub suffix: &'static str,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+/// A metric family. For counters `name` has no `_total`: OpenMetrics names the family without
+/// it, the text format with it, and the samples always carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricFamily {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub metric_type: MetricType,
+    pub samples: Vec<Sample>,
+}
+
+impl MetricFamily {
+    /// A family holding one unlabelled gauge sample.
+    pub fn gauge(name: &'static str, help: &'static str, value: f64) -> Self {
+        Self::new(name, help, MetricType::Gauge).with_sample("", vec![], value)
+    }
+
+    pub fn new(name: &'static str, help: &'static str, metric_type: MetricType) -> Self {
+        Self {
+            name,
+            help,
+            metric_type,
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn with_sample(
+        mut self,
+        suffix: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) -> Self {
+        self.samples.push(Sample {
+            suffix,
+            labels,
+            value,
+        });
+        self
+    }
+}
+
+/// The exposition formats the exporter speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4, the default for clients that do not ask.
+    Text,
+    /// OpenMetrics 1.0.0, which Prometheus asks for first.
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// Picks the format from an `Accept` header by quality, preferring OpenMetrics on a tie.
+    /// OpenMetrics is only chosen when the client accepts version 1.0.0 (or names no
+    /// version); anything else, including no header, gets the text format every scraper reads.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let mut best_openmetrics = 0.0_f32;
+        let mut best_text = 0.0_f32;
+        for media_range in accept.split(',') {
+            let mut parts = media_range.split(';').map(str::trim);
+            let media_type = parts.next().unwrap_or("").to_ascii_lowercase();
+            let mut quality = 1.0_f32;
+            let mut version = None;
+            for parameter in parts {
+                let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "q" => quality = value.trim().parse().unwrap_or(0.0),
+                    "version" => version = Some(value.trim().to_string()),
+                    _ => {}
+                }
+            }
+            if quality.is_nan() || quality <= 0.0 {
+                continue;
+            }
+            match media_type.as_str() {
+                "application/openmetrics-text"
+                    if matches!(version.as_deref(), None | Some("1.0.0")) =>
+                {
+                    best_openmetrics = best_openmetrics.max(quality)
+                }
+                "text/plain" | "text/*" | "*/*" => best_text = best_text.max(quality),
+                _ => {}
+            }
+        }
+        if best_openmetrics > 0.0 && best_openmetrics >= best_text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// Writes families in the given format. OpenMetrics output ends with `# EOF`; call
+/// [`finish`] once after the last batch.
+pub fn encode(families: &[MetricFamily], format: Format, out: &mut String) {
+    for family in families {
+        encode_family(family, format, out);
+    }
+}
+
+/// Ends an exposition: OpenMetrics requires a final `# EOF` line.
+pub fn finish(format: Format, out: &mut String) {
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+}
+
+fn encode_family(family: &MetricFamily, format: Format, out: &mut String) {
+    // The text format names a counter family after its samples; OpenMetrics without `_total`.
+    let type_name_suffix = match (family.metric_type, format) {
+        (MetricType::Counter, Format::Text) => "_total",
+        _ => "",
+    };
+    out.push_str("# HELP ");
+    out.push_str(family.name);
+    out.push_str(type_name_suffix);
+    out.push(' ');
+    escape_into(family.help, format == Format::OpenMetrics, out);
+    out.push_str("\n# TYPE ");
+    out.push_str(family.name);
+    out.push_str(type_name_suffix);
+    out.push(' ');
+    out.push_str(family.metric_type.as_str());
+    out.push('\n');
+    for sample in &family.samples {
+        out.push_str(family.name);
+        out.push_str(sample.suffix);
+        if !sample.labels.is_empty() {
+            out.push('{');
+            for (index, (name, value)) in sample.labels.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(name);
+                out.push_str("=\"");
+                escape_into(value, true, out);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        write_value(sample.value, out);
+        out.push('\n');
+    }
+}
+
+/// Escapes `\`, newline and, in label values and OpenMetrics help, `"`: the only characters
+/// that could end a value early and so forge another series.
+fn escape_into(text: &str, escape_quotes: bool, out: &mut String) {
+    for character in text.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if escape_quotes => out.push_str("\\\""),
+            _ => out.push(character),
+        }
+    }
+}
+
+/// Both formats spell non-finite values `NaN`, `+Inf`, `-Inf`; Rust's shortest round-trip
+/// formatting of finite values (`65221`, `4484.3037570333245`, `1e-7`) parses in both.
+fn write_value(value: f64, out: &mut String) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if value == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let _ = write!(out, "{value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn families() -> Vec<MetricFamily> {
+        vec![
+            MetricFamily::gauge("demo_up", "Whether it worked.", 1.0),
+            MetricFamily::new(
+                "demo_requests",
+                "Requests \"served\"\\n.",
+                MetricType::Counter,
+            )
+            .with_sample("_total", vec![("code", "200".into())], 3.0)
+            .with_sample(
+                "_total",
+                vec![("code", "a\"b\\c\nd".into()), ("zone", "z".into())],
+                f64::INFINITY,
+            ),
+        ]
+    }
+
+    #[test]
+    fn text_format_names_counter_families_with_total() {
+        let mut out = String::new();
+        encode(&families(), Format::Text, &mut out);
+        finish(Format::Text, &mut out);
+        assert_eq!(
+            out,
+            "# HELP demo_up Whether it worked.\n\
+             # TYPE demo_up gauge\n\
+             demo_up 1\n\
+             # HELP demo_requests_total Requests \"served\"\\\\n.\n\
+             # TYPE demo_requests_total counter\n\
+             demo_requests_total{code=\"200\"} 3\n\
+             demo_requests_total{code=\"a\\\"b\\\\c\\nd\",zone=\"z\"} +Inf\n"
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let mut out = String::new();
+        encode(&families(), Format::OpenMetrics, &mut out);
+        finish(Format::OpenMetrics, &mut out);
+        assert_eq!(
+            out,
+            "# HELP demo_up Whether it worked.\n\
+             # TYPE demo_up gauge\n\
+             demo_up 1\n\
+             # HELP demo_requests Requests \\\"served\\\"\\\\n.\n\
+             # TYPE demo_requests counter\n\
+             demo_requests_total{code=\"200\"} 3\n\
+             demo_requests_total{code=\"a\\\"b\\\\c\\nd\",zone=\"z\"} +Inf\n\
+             # EOF\n"
+        );
+    }
+
+    #[test]
+    fn values_use_shortest_round_trip_spelling() {
+        let mut out = String::new();
+        for value in [
+            0.0,
+            65221.0,
+            4484.3037570333245,
+            1e-7,
+            f64::NAN,
+            f64::NEG_INFINITY,
+        ] {
+            write_value(value, &mut out);
+            out.push(' ');
+        }
+        assert_eq!(out, "0 65221 4484.3037570333245 0.0000001 NaN -Inf ");
+    }
+
+    #[test]
+    fn prometheus_accept_header_gets_openmetrics() {
+        let prometheus_2 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus_2)), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text")),
+            Format::OpenMetrics
+        );
+    }
+
+    #[test]
+    fn other_accept_headers_get_text() {
+        for accept in [
+            None,
+            Some(""),
+            Some("*/*"),
+            Some("text/plain;version=0.0.4"),
+            Some("application/openmetrics-text;version=0.0.1"),
+            Some("application/openmetrics-text;q=0,text/plain"),
+            Some("application/openmetrics-text;q=0.5,text/plain;q=0.9"),
+            Some("application/json"),
+            Some(";;;,,=q;"),
+        ] {
+            assert_eq!(Format::negotiate(accept), Format::Text, "{accept:?}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTML landing page: what this exporter is, where its endpoints are, recent scrapes.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::journal::ScrapeRecord;
+use crate::telemetry::{REVISION, VERSION};
+
+pub fn render(
+    telemetry_path: &str,
+    default_target: Option<&str>,
+    recent: &[ScrapeRecord],
+) -> String {
+    let mut page = String::with_capacity(4096 + recent.len() * 256);
+    let path = escape_html(telemetry_path);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>syseng_exporter</title>\n\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}\
+         .failure{{color:#b00}}</style></head>\n<body>\n\
+         <h1>syseng_exporter</h1>\n<p>Prometheus exporter for the syseng-challenge service. \
+         Version {version}, revision {revision}.</p>\n<ul>\n\
+         <li><a href=\"{path}\">{path}</a>: {what}</li>\n\
+         <li><a href=\"probe?target=127.0.0.1:8080\">/probe?target=host:port</a>: one instance's metrics</li>\n\
+         <li><a href=\"-/healthy\">/-/healthy</a>, <a href=\"-/ready\">/-/ready</a></li>\n</ul>\n",
+        version = escape_html(VERSION),
+        revision = escape_html(REVISION),
+        what = match default_target {
+            Some(target) => format!("metrics of {} and of the exporter", escape_html(target)),
+            None => "the exporter's own metrics".to_string(),
+        },
+    );
+    page.push_str("<h2>Recent scrapes</h2>\n");
+    if recent.is_empty() {
+        page.push_str("<p>None yet.</p>\n");
+    } else {
+        page.push_str(
+            "<table>\n<tr><th>Target</th><th>Finished (UTC)</th><th>Result</th><th>Duration</th><th>Reason</th></tr>\n",
+        );
+        for record in recent {
+            let (class, result, reason) = match &record.failure {
+                None => ("success", "success", String::new()),
+                Some((reason, detail)) => (
+                    "failure",
+                    "failure",
+                    format!("{}: {}", reason, escape_html(detail)),
+                ),
+            };
+            let _ = writeln!(
+                page,
+                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{result}</td><td>{:.3} s</td><td>{reason}</td></tr>",
+                escape_html(&record.target),
+                format_utc(record.finished_at),
+                record.duration.as_secs_f64(),
+            );
+        }
+        page.push_str("</table>\n");
+    }
+    page.push_str("</body>\n</html>\n");
+    page
+}
+
+/// Targets and error details come from clients and upstreams: nothing of theirs may become
+/// markup.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(character),
+        }
+    }
+    escaped
+}
+
+/// `2026-11-27 14:03:09`, from the civil-from-days algorithm (no date crate for one column).
+fn format_utc(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or(0);
+    let (days, second_of_day) = ((seconds / 86_400) as i64, seconds % 86_400);
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        second_of_day / 3_600,
+        second_of_day % 3_600 / 60,
+        second_of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        let at = |seconds| format_utc(UNIX_EPOCH + Duration::from_secs(seconds));
+        assert_eq!(at(0), "1970-01-01 00:00:00");
+        assert_eq!(at(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(at(1_795_000_000), "2026-11-18 11:06:40");
+    }
+
+    #[test]
+    fn targets_and_errors_cannot_inject_markup() {
+        let record = ScrapeRecord {
+            target: "<script>alert(1)</script>:80".into(),
+            finished_at: UNIX_EPOCH,
+            duration: Duration::from_millis(12),
+            failure: Some(("invalid_json", "expected `\"` at <b>".into())),
+        };
+        let page = render("/metrics", Some("http://x/stats"), &[record]);
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("<b>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;:80"));
+        assert!(page.contains("invalid_json: expected `&quot;` at &lt;b&gt;"));
+        assert!(page.contains("0.012 s"));
+    }
+}

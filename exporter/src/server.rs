@@ -1,0 +1,298 @@
+//! The HTTP surface: `/metrics`, `/probe`, `/`, `/-/healthy`, `/-/ready`.
+//!
+//! A failed target is data, not an HTTP error: it is answered 200 with `syseng_up 0`. Only a
+//! wrong request gets a 4xx, and only an overloaded exporter a 503.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{
+    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+};
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode, Uri};
+
+use crate::config::{Config, probe_target_uri};
+use crate::convert::{ScrapeOutcome, target_families};
+use crate::exposition::{Format, MetricFamily, encode, finish};
+use crate::gzip;
+use crate::journal::ScrapeJournal;
+use crate::landing;
+use crate::process::ProcessInfo;
+use crate::telemetry::ExporterMetrics;
+use crate::upstream::StatsClient;
+
+/// Subtracted from the scraper's own timeout so a slow target turns into `syseng_up 0` before
+/// Prometheus gives up on the whole scrape (blackbox_exporter uses the same margin).
+pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
+
+/// State every worker thread shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    pub metrics: ExporterMetrics,
+    pub journal: ScrapeJournal,
+    process: ProcessInfo,
+    scrapes_in_flight: AtomicUsize,
+    default_target: Option<String>,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Self {
+        Self {
+            default_target: config.stats_uri.as_ref().map(Uri::to_string),
+            config,
+            metrics: ExporterMetrics::default(),
+            journal: ScrapeJournal::default(),
+            process: ProcessInfo::read(),
+            scrapes_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn try_start_scrape(&self) -> Option<ScrapeSlot<'_>> {
+        let running = self.scrapes_in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = ScrapeSlot(&self.scrapes_in_flight);
+        (running < self.config.max_requests).then_some(slot)
+    }
+}
+
+/// Holds one of the `--web.max-requests` places until dropped.
+struct ScrapeSlot<'a>(&'a AtomicUsize);
+
+impl Drop for ScrapeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One worker thread's view: the shared state plus its own keep-alive client, whose
+/// connections belong to that thread's runtime.
+pub struct Worker {
+    pub shared: Arc<Shared>,
+    client: StatsClient,
+}
+
+impl Worker {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            client: StatsClient::new(),
+        }
+    }
+}
+
+pub type Body = Full<Bytes>;
+
+/// Answers one request. Only the head of the request matters: no endpoint reads a body.
+pub async fn handle(worker: &Worker, request: &Parts) -> Result<Response<Body>, Infallible> {
+    if request.method != Method::GET && request.method != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Ok(response);
+    }
+    let shared = &worker.shared;
+    let path = request.uri.path();
+    let response = if path == shared.config.telemetry_path {
+        serve_metrics(worker, request).await
+    } else {
+        match path {
+            "/probe" => serve_probe(worker, request).await,
+            "/" => html(landing::render(
+                &shared.config.telemetry_path,
+                shared.default_target.as_deref(),
+                &shared.journal.recent(),
+            )),
+            "/-/healthy" => plain(StatusCode::OK, "Healthy\n"),
+            "/-/ready" => plain(StatusCode::OK, "Ready\n"),
+            _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    };
+    Ok(response)
+}
+
+async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
+    let shared = &worker.shared;
+    let Some(_slot) = shared.try_start_scrape() else {
+        return overloaded(shared);
+    };
+    let mut families = match &shared.config.stats_uri {
+        Some(uri) => scrape(worker, uri, request).await,
+        None => Vec::new(),
+    };
+    families.extend(shared.metrics.families());
+    families.extend(shared.process.families());
+    exposition_response(&families, request)
+}
+
+async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
+    let target = match probe_target(request.uri.query().unwrap_or("")) {
+        Ok(target) => target,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &format!("{reason}\n")),
+    };
+    let shared = &worker.shared;
+    let Some(_slot) = shared.try_start_scrape() else {
+        return overloaded(shared);
+    };
+    let families = scrape(worker, &target, request).await;
+    exposition_response(&families, request)
+}
+
+/// The one `target` parameter of a `/probe` request, as a `/stats` URI.
+fn probe_target(query: &str) -> Result<Uri, String> {
+    let mut targets = form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name == "target")
+        .map(|(_, value)| value);
+    let target = targets
+        .next()
+        .ok_or("missing parameter: /probe needs ?target=host:port")?;
+    if targets.next().is_some() {
+        return Err("the target parameter is given more than once".into());
+    }
+    probe_target_uri(&target)
+}
+
+async fn scrape(worker: &Worker, uri: &Uri, request: &Parts) -> Vec<MetricFamily> {
+    let shared = &worker.shared;
+    let deadline = scrape_deadline(
+        shared.config.timeout,
+        request
+            .headers
+            .get("x-prometheus-scrape-timeout-seconds")
+            .and_then(|value| value.to_str().ok()),
+    );
+    let started = Instant::now();
+    let result = worker.client.fetch_stats(uri, deadline).await;
+    let outcome = ScrapeOutcome {
+        result,
+        duration: started.elapsed(),
+    };
+    shared.metrics.record_scrape(&outcome.result);
+    shared
+        .journal
+        .record(&uri.to_string(), &outcome.result, outcome.duration);
+    target_families(&outcome)
+}
+
+/// The time a scrape of `/stats` may take: `--syseng.timeout`, or less when the scraper says
+/// it will wait less.
+pub fn scrape_deadline(configured: Duration, scraper_timeout_seconds: Option<&str>) -> Duration {
+    let Some(seconds) = scraper_timeout_seconds
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+    else {
+        return configured;
+    };
+    let scraper = Duration::from_secs_f64(seconds.min(1e9));
+    let budget = if scraper > SCRAPE_TIMEOUT_OFFSET * 2 {
+        scraper - SCRAPE_TIMEOUT_OFFSET
+    } else {
+        scraper / 2
+    };
+    configured.min(budget)
+}
+
+fn exposition_response(families: &[MetricFamily], request: &Parts) -> Response<Body> {
+    let format = Format::negotiate(header(request, &ACCEPT));
+    let mut text = String::with_capacity(4096);
+    encode(families, format, &mut text);
+    finish(format, &mut text);
+    let compress = gzip::accepted(header(request, &ACCEPT_ENCODING));
+    let body = if compress {
+        gzip::compress(text.as_bytes())
+    } else {
+        text.into_bytes()
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    if compress {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+fn header<'a>(request: &'a Parts, name: &hyper::header::HeaderName) -> Option<&'a str> {
+    request
+        .headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+fn overloaded(shared: &Shared) -> Response<Body> {
+    shared.metrics.record_rejected_request();
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "too many scrapes at once (--web.max-requests={})\n",
+            shared.config.max_requests
+        ),
+    )
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::copy_from_slice(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn html(page: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(page)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_is_the_smaller_of_the_flag_and_the_scrapers_timeout_less_an_offset() {
+        let five = Duration::from_secs(5);
+        assert_eq!(scrape_deadline(five, None), five);
+        assert_eq!(scrape_deadline(five, Some("10")), five);
+        assert_eq!(
+            scrape_deadline(five, Some("3")),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            scrape_deadline(five, Some("0.8")),
+            Duration::from_millis(400)
+        );
+        for ignored in ["", "abc", "-1", "0", "NaN", "inf"] {
+            assert_eq!(scrape_deadline(five, Some(ignored)), five, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn probe_needs_exactly_one_target() {
+        assert_eq!(
+            probe_target("target=127.0.0.1%3A8080").unwrap().to_string(),
+            "http://127.0.0.1:8080/stats"
+        );
+        assert!(probe_target("").unwrap_err().contains("missing"));
+        assert!(probe_target("module=x").unwrap_err().contains("missing"));
+        assert!(
+            probe_target("target=a:1&target=b:2")
+                .unwrap_err()
+                .contains("more than once")
+        );
+        assert!(probe_target("target=%ZZ").is_err());
+    }
+}

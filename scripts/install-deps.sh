@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo run for real (promtool, Prometheus,
-# Alertmanager). As root it installs what is missing; otherwise it names what to install.
+# Alertmanager, the reference OpenMetrics parser). As root it installs what is missing;
+# otherwise it names what to install.
 # usage: scripts/install-deps.sh
 set -euo pipefail
 
@@ -16,6 +17,8 @@ missing=()
 for command in "${!package_of[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${package_of[$command]}")
 done
+# The reference OpenMetrics parser the tests check the exporter's output with.
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing+=(python3-prometheus-client)
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 

@@ -79,8 +79,8 @@ pub struct Worker {
 impl Worker {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self {
+            client: StatsClient::new(shared.config.max_requests),
             shared,
-            client: StatsClient::new(),
         }
     }
 }

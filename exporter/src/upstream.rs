@@ -87,31 +87,29 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byt
 /// Keep-alive clients for `http` and, built on first use, `https` targets: the TLS stack and
 /// its root store cost about a megabyte that sidecars reading plain `http` never need.
 pub struct StatsClient {
+    max_idle_per_target: usize,
     http: HttpClient,
     https: OnceLock<Result<HttpsClient, String>>,
     user_agent: String,
 }
 
-impl Default for StatsClient {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl StatsClient {
-    pub fn new() -> Self {
+    /// `max_idle_per_target` should be the most scrapes that can run at once: fewer idle
+    /// places than concurrent scrapes makes the pool close and reopen connections under load.
+    pub fn new(max_idle_per_target: usize) -> Self {
         Self {
-            http: Self::builder().build(Self::connector()),
+            max_idle_per_target,
+            http: Self::builder(max_idle_per_target).build(Self::connector()),
             https: OnceLock::new(),
             user_agent: format!("syseng_exporter/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 
-    fn builder() -> hyper_util::client::legacy::Builder {
+    fn builder(max_idle_per_target: usize) -> hyper_util::client::legacy::Builder {
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(8);
+            .pool_max_idle_per_host(max_idle_per_target);
         builder
     }
 
@@ -131,7 +129,7 @@ impl StatsClient {
                     .https_or_http()
                     .enable_http1()
                     .wrap_connector(Self::connector());
-                Ok(Self::builder().build(connector))
+                Ok(Self::builder(self.max_idle_per_target).build(connector))
             })
             .as_ref()
             .map_err(|detail| ScrapeError::Connection(detail.clone()))

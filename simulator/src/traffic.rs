@@ -384,7 +384,8 @@ impl InstanceTraffic {
                 .codes
                 .binary_search_by_key(&code, |(c, _)| *c)
                 .map_or(0, |i| remainder.codes[i].1);
-            earlier_codes.add_code(code, n - minus);
+            // Saturating: a fault cleared "in the past" by a racing reader must not panic.
+            earlier_codes.add_code(code, n.saturating_sub(minus));
         }
         earlier_codes.duration_sum = earlier.duration_sum - remainder.duration_sum;
         earlier = earlier_codes;

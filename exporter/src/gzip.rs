@@ -12,6 +12,11 @@ thread_local! {
     static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
 }
 
+/// Bodies shorter than this go out uncompressed even when gzip is accepted: they fit in one
+/// TCP segment on a 1500-byte MTU either way, so compressing them would cost both ends CPU
+/// and save no packet. A single target's `/probe` answer is this small.
+pub const MIN_LENGTH: usize = 1400;
+
 /// Whether an `Accept-Encoding` header allows gzip (`gzip`, `x-gzip` or `*`, with q > 0).
 pub fn accepted(accept_encoding: Option<&str>) -> bool {
     let Some(header) = accept_encoding else {

@@ -202,7 +202,8 @@ fn exposition_response(families: &[MetricFamily], request: &Parts) -> Response<B
     let mut text = String::with_capacity(4096);
     encode(families, format, &mut text);
     finish(format, &mut text);
-    let compress = gzip::accepted(header(request, &ACCEPT_ENCODING));
+    let compress =
+        text.len() >= gzip::MIN_LENGTH && gzip::accepted(header(request, &ACCEPT_ENCODING));
     let body = if compress {
         gzip::compress(text.as_bytes())
     } else {

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Measures the exporter against the limit it cannot beat: the same load sent straight to the
+# upstream's /stats. Both run side by side in one invocation, so the ratios hold on a noisy
+# machine even when the absolute figures do not.
+#
+# usage: bench/exporter.sh [DURATION_SECONDS]     (needs wrk and nginx: apt-get install wrk nginx-light)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (Debian: wrk, nginx-light)" >&2; exit 1; }
+done
+cargo build --release --locked --bin syseng_exporter >&2
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream_port=$(free_port)
+exporter_port=$(free_port)
+
+# A fast static upstream: nginx serving the SERVICE.md sample, as the peers were measured.
+mkdir -p "$work/html" "$work/logs"
+chmod 755 "$work" "$work/html"   # nginx workers run unprivileged
+cp exporter/testdata/sample.json "$work/html/stats"
+chmod 644 "$work/html/stats"
+cat > "$work/nginx.conf" <<CONF
+daemon off;
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/logs/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  default_type application/json;
+  server { listen 127.0.0.1:$upstream_port; root $work/html; }
+}
+CONF
+nginx -p "$work" -c "$work/nginx.conf" &
+pids+=($!)
+nginx_master=$!
+target/release/syseng_exporter --web.listen-address="127.0.0.1:$exporter_port" \
+  --syseng.stats-uri="http://127.0.0.1:$upstream_port/stats" --log.level=warn &
+pids+=($!)
+exporter=$!
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$upstream_port/stats" >/dev/null && curl -sf "http://127.0.0.1:$exporter_port/-/ready" >/dev/null && break
+  sleep 0.1
+done
+
+# CPU seconds (user + system) of a process and its children threads/processes.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@"; do
+    # Fields 14 and 15 after the command name, which may contain spaces.
+    total=$(( total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}') ))
+  done
+  echo "$total"
+}
+nginx_pids() { echo "$nginx_master" $(pgrep -P "$nginx_master"); }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# run_wrk LABEL URL THREADS CONNECTIONS [HEADER] -> sets rps, requests, p50_ms, cpu_exporter, cpu_nginx
+run_wrk() {
+  local url=$2 threads=$3 connections=$4 header=${5:-}
+  local before_exporter before_nginx output
+  before_exporter=$(cpu_ticks "$exporter")
+  before_nginx=$(cpu_ticks $(nginx_pids))
+  if [ -n "$header" ]; then
+    output=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$header" "$url")
+  else
+    output=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$url")
+  fi
+  cpu_exporter=$(( $(cpu_ticks "$exporter") - before_exporter ))
+  cpu_nginx=$(( $(cpu_ticks $(nginx_pids)) - before_nginx ))
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$output")
+  requests=$(awk '/requests in/ {print $1}' <<<"$output")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$output")
+  p50_ms=$(awk '$1 == "50%" { v=$2; if (v ~ /us$/) { sub(/us/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms/,"",v) } else if (v ~ /s$/) { sub(/s/,"",v); v*=1000 }; print v }' <<<"$output")
+  [ -z "$errors" ] || echo "  $1: $errors" >&2
+}
+per_request_us() { awk -v t="$1" -v n="$2" -v hz="$ticks_per_second" 'BEGIN { printf "%.1f", n ? t / hz / n * 1e6 : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+
+idle_rss=$(rss_kib "$exporter")
+direct_url="http://127.0.0.1:$upstream_port/stats"
+metrics_url="http://127.0.0.1:$exporter_port/metrics"
+
+echo "syseng_exporter benchmark: wrk for ${duration}s per run, $(nproc) cores, upstream nginx (static sample)"
+echo
+printf '%-28s %12s %14s %14s %12s\n' "run" "requests/s" "CPU/req (us)" "upstream CPU" "p50 c1 (ms)"
+
+run_wrk direct "$direct_url" 2 16
+direct_rps=$rps; direct_cpu=$(per_request_us "$cpu_nginx" "$requests")
+run_wrk direct1 "$direct_url" 1 1
+direct_p50=$p50_ms
+printf '%-28s %12s %14s %14s %12s\n' "direct /stats" "$direct_rps" "$direct_cpu" "$direct_cpu" "$direct_p50"
+
+for variant in plain gzip; do
+  header=""
+  [ "$variant" = gzip ] && header="Accept-Encoding: gzip"
+  run_wrk "exporter $variant" "$metrics_url" 2 16 "$header"
+  exporter_rps=$rps
+  exporter_cpu=$(per_request_us "$cpu_exporter" "$requests")
+  upstream_cpu=$(per_request_us "$cpu_nginx" "$requests")
+  run_wrk "exporter1 $variant" "$metrics_url" 1 1 "$header"
+  exporter_p50=$p50_ms
+  printf '%-28s %12s %14s %14s %12s\n' "exporter /metrics ($variant)" "$exporter_rps" "$exporter_cpu" "$upstream_cpu" "$exporter_p50"
+  printf '  ratios vs direct: throughput %s, CPU per scrape %sx, one-client p50 latency %sx\n' \
+    "$(ratio "$exporter_rps" "$direct_rps")" "$(ratio "$exporter_cpu" "$direct_cpu")" "$(ratio "$exporter_p50" "$direct_p50")"
+done
+echo
+echo "exporter resident memory: idle $(awk -v k="$idle_rss" 'BEGIN{printf "%.1f", k/1024}') MiB, after load $(awk -v k="$(rss_kib "$exporter")" 'BEGIN{printf "%.1f", k/1024}') MiB"

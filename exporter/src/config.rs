@@ -54,6 +54,11 @@ pub struct Flags {
     #[arg(long = "web.max-requests", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests: u32,
 
+    /// Path to a web configuration file (exporter-toolkit format) that enables TLS, basic
+    /// authentication and response headers.
+    #[arg(long = "web.config.file", default_value = "")]
+    pub web_config_file: String,
+
     /// Only log messages of this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,

@@ -17,6 +17,7 @@ pub mod server;
 pub mod stats;
 pub mod telemetry;
 pub mod upstream;
+pub mod web;
 
 use std::future::Future;
 use std::io;
@@ -31,9 +32,12 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::server::{Shared, Worker};
+use crate::web::{WebConfig, WebSettings};
 
 /// A client that sends no complete request head in this time is disconnected.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that does not finish the TLS handshake in this time is disconnected.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the first of `addresses` that accepts (for `:port`, the dual-stack IPv6 socket first,
 /// then IPv4 alone on hosts without IPv6).
@@ -56,6 +60,7 @@ pub fn bind(addresses: &[SocketAddr]) -> io::Result<TcpListener> {
 pub fn run(
     listener: TcpListener,
     config: Config,
+    web: Option<WebConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -64,7 +69,7 @@ pub fn run(
         .unwrap_or(1)
         .min(16);
     let drain_timeout = config.timeout + Duration::from_secs(1);
-    let shared = Arc::new(Shared::new(config));
+    let shared = Arc::new(Shared::new(config, web));
     let (stop_sender, stop_receiver) = watch::channel(false);
 
     let mut threads = Vec::with_capacity(worker_count - 1);
@@ -123,23 +128,50 @@ async fn serve_worker(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
+    let no_web_settings = Arc::new(WebSettings::default());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
+                    let web = match &worker.shared.web {
+                        Some(web) => web.current(),
+                        None => Arc::clone(&no_web_settings),
+                    };
                     let worker = Arc::clone(&worker);
-                    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                        let worker = Arc::clone(&worker);
-                        async move {
-                            let (parts, _body) = request.into_parts();
-                            server::handle(&worker, &parts).await
-                        }
-                    });
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    let http = http.clone();
+                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%error, "connection ended with an error");
+                        let tls = web.tls.clone();
+                        let service = {
+                            let web = Arc::clone(&web);
+                            service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                                let worker = Arc::clone(&worker);
+                                let web = Arc::clone(&web);
+                                async move {
+                                    let (parts, _body) = request.into_parts();
+                                    server::handle(&worker, &parts, &web).await
+                                }
+                            })
+                        };
+                        let served = match tls {
+                            None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                            Some(acceptor) => {
+                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                    Ok(Ok(stream)) => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                                    Ok(Err(error)) => {
+                                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!(%peer, "TLS handshake timed out");
+                                        return;
+                                    }
+                                }
+                            }
+                        };
+                        if let Err(error) = served {
+                            tracing::debug!(%peer, %error, "connection ended with an error");
                         }
                     });
                 }

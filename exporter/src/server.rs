@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{
-    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue,
+    VARY, WWW_AUTHENTICATE,
 };
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode, Uri};
@@ -25,6 +26,7 @@ use crate::landing;
 use crate::process::ProcessInfo;
 use crate::telemetry::ExporterMetrics;
 use crate::upstream::StatsClient;
+use crate::web::{WebConfig, WebSettings};
 
 /// Subtracted from the scraper's own timeout so a slow target turns into `syseng_up 0` before
 /// Prometheus gives up on the whole scrape (blackbox_exporter uses the same margin).
@@ -34,6 +36,8 @@ pub const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
+    /// TLS, authentication and headers; `None` without `--web.config.file`.
+    pub web: Option<WebConfig>,
     pub metrics: ExporterMetrics,
     pub journal: ScrapeJournal,
     process: ProcessInfo,
@@ -42,8 +46,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, web: Option<WebConfig>) -> Self {
         Self {
+            web,
             default_target: config.stats_uri.as_ref().map(Uri::to_string),
             config,
             metrics: ExporterMetrics::default(),
@@ -87,18 +92,41 @@ impl Worker {
 
 pub type Body = Full<Bytes>;
 
-/// Answers one request. Only the head of the request matters: no endpoint reads a body.
-pub async fn handle(worker: &Worker, request: &Parts) -> Result<Response<Body>, Infallible> {
+/// Answers one request with the connection's web settings (authentication, extra headers).
+/// Only the head of the request matters: no endpoint reads a body.
+pub async fn handle(
+    worker: &Worker,
+    request: &Parts,
+    web: &WebSettings,
+) -> Result<Response<Body>, Infallible> {
+    let mut response = match &web.auth {
+        Some(auth) if !auth.allows(request.headers.get(AUTHORIZATION)).await => {
+            let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"syseng_exporter\""),
+            );
+            response
+        }
+        _ => route(worker, request).await,
+    };
+    for (name, value) in &web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(response)
+}
+
+async fn route(worker: &Worker, request: &Parts) -> Response<Body> {
     if request.method != Method::GET && request.method != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return Ok(response);
+        return response;
     }
     let shared = &worker.shared;
     let path = request.uri.path();
-    let response = if path == shared.config.telemetry_path {
+    if path == shared.config.telemetry_path {
         serve_metrics(worker, request).await
     } else {
         match path {
@@ -112,8 +140,7 @@ pub async fn handle(worker: &Worker, request: &Parts) -> Result<Response<Body>, 
             "/-/ready" => plain(StatusCode::OK, "Ready\n"),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         }
-    };
-    Ok(response)
+    }
 }
 
 async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {

@@ -19,6 +19,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let web = if flags.web_config_file.is_empty() {
+        None
+    } else {
+        match syseng_exporter::web::WebConfig::load(std::path::Path::new(&flags.web_config_file)) {
+            Ok(web) => Some(web),
+            Err(error) => {
+                tracing::error!(%error, "invalid web configuration");
+                eprintln!("syseng_exporter: --web.config.file: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let listener = match syseng_exporter::bind(&config.listen_addresses) {
         Ok(listener) => listener,
         Err(error) => {
@@ -34,7 +46,7 @@ fn main() -> ExitCode {
         stats_uri = %config.stats_uri.as_ref().map(|u| u.to_string()).unwrap_or_default(),
         "listening"
     );
-    match syseng_exporter::run(listener, config, shutdown_signal()) {
+    match syseng_exporter::run(listener, config, web, shutdown_signal()) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

@@ -1,0 +1,191 @@
+//! TLS, basic authentication and response headers from `--web.config.file`.
+//!
+//! The file and the certificates it names are watched: each new connection takes the current
+//! settings, and the files are checked for changes at most once a second, so certificates can
+//! be rotated and users changed without a restart. A change that does not load is logged and
+//! the previous settings stay in force: a typo must not take the exporter down.
+
+pub mod auth;
+pub mod config;
+pub mod tls;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use hyper::header::{HeaderName, HeaderValue};
+use tokio_rustls::TlsAcceptor;
+
+use self::auth::BasicAuth;
+use self::config::{WebConfigError, WebConfigFile, parse_web_config};
+
+/// How often the files are checked for changes.
+const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The settings a connection is served with.
+#[derive(Default)]
+pub struct WebSettings {
+    pub tls: Option<TlsAcceptor>,
+    pub auth: Option<Arc<BasicAuth>>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Modification time and length of every file the settings came from.
+    sources: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+}
+
+impl std::fmt::Debug for WebSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSettings")
+            .field("tls", &self.tls.is_some())
+            .field("auth", &self.auth.is_some())
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+/// The web configuration file and the settings last loaded from it.
+#[derive(Debug)]
+pub struct WebConfig {
+    path: PathBuf,
+    current: RwLock<Arc<WebSettings>>,
+    last_check: Mutex<Instant>,
+}
+
+impl WebConfig {
+    /// Loads the file and everything it names; any problem stops start-up.
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let settings = load_settings(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            current: RwLock::new(Arc::new(settings)),
+            last_check: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// The settings for a new connection, reloaded first if a file changed.
+    pub fn current(&self) -> Arc<WebSettings> {
+        let due = {
+            let mut last_check = self
+                .last_check
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let due = last_check.elapsed() >= RELOAD_CHECK_INTERVAL;
+            if due {
+                *last_check = Instant::now();
+            }
+            due
+        };
+        let current = Arc::clone(&self.read());
+        if due && changed(&current.sources) {
+            match load_settings(&self.path) {
+                Ok(settings) => {
+                    tracing::info!(file = %self.path.display(), "web configuration reloaded");
+                    let settings = Arc::new(settings);
+                    *self
+                        .current
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&settings);
+                    return settings;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "web configuration changed but does not load; keeping the previous one");
+                    // Remember the broken files' state so the error is logged once per change.
+                    let kept = Arc::new(WebSettings {
+                        tls: current.tls.clone(),
+                        auth: current.auth.clone(),
+                        headers: current.headers.clone(),
+                        sources: fingerprint(current.sources.iter().map(|(path, _)| path.clone())),
+                    });
+                    *self
+                        .current
+                        .write()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&kept);
+                    return kept;
+                }
+            }
+        }
+        current
+    }
+
+    fn read(&self) -> Arc<WebSettings> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}
+
+fn load_settings(path: &Path) -> Result<WebSettings, WebConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| WebConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        field: None,
+        message: format!("cannot read: {error}"),
+    })?;
+    let mut file: WebConfigFile = parse_web_config(path, &text)?;
+    file.resolve_paths(path);
+    let mut sources = vec![path.to_path_buf()];
+    let tls = match &file.tls_server_config {
+        Some(tls) => {
+            let server_config = tls::server_config(tls).map_err(|error| WebConfigError {
+                file: path.to_path_buf(),
+                line: config::line_of(&text, error.field),
+                field: Some(error.field.to_string()),
+                message: error.message,
+            })?;
+            sources.extend(
+                [&tls.cert_file, &tls.key_file, &tls.client_ca_file]
+                    .into_iter()
+                    .filter(|file| !file.is_empty())
+                    .map(PathBuf::from),
+            );
+            Some(TlsAcceptor::from(server_config))
+        }
+        None => None,
+    };
+    let headers = file
+        .http_server_config
+        .as_ref()
+        .map(|http| {
+            http.headers
+                .iter()
+                .filter_map(|(name, value)| {
+                    Some((
+                        HeaderName::from_bytes(name.as_bytes()).ok()?,
+                        HeaderValue::from_str(value).ok()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let auth = (!file.basic_auth_users.is_empty())
+        .then(|| Arc::new(BasicAuth::new(file.basic_auth_users)));
+    Ok(WebSettings {
+        tls,
+        auth,
+        headers,
+        sources: fingerprint(sources),
+    })
+}
+
+fn fingerprint(
+    paths: impl IntoIterator<Item = PathBuf>,
+) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let state = std::fs::metadata(&path)
+                .ok()
+                .and_then(|metadata| Some((metadata.modified().ok()?, metadata.len())));
+            (path, state)
+        })
+        .collect()
+}
+
+fn changed(sources: &[(PathBuf, Option<(SystemTime, u64)>)]) -> bool {
+    fingerprint(sources.iter().map(|(path, _)| path.clone()))
+        .iter()
+        .zip(sources)
+        .any(|((_, now), (_, before))| now != before)
+}

@@ -1,0 +1,369 @@
+//! `--web.config.file`: every file in testdata/web loads or fails with its exact error, and the
+//! real binary serves TLS, client certificates, basic authentication and headers, reloads
+//! rotated certificates, and is scraped over TLS with basic auth by a real Prometheus.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use syseng_exporter::web::WebConfig;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/web")
+}
+
+/// A directory with copies of testdata/web and freshly generated certificates.
+fn fixture() -> TempDir {
+    let dir = TempDir::new("web");
+    for entry in std::fs::read_dir(testdata()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    write_certificates(dir.path(), "");
+    write_certificates(dir.path(), "other-");
+    dir
+}
+
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_good_file_loads() {
+    let dir = fixture();
+    let good = files_ending(dir.path(), ".good.yml");
+    assert!(good.len() >= 6);
+    for path in good {
+        if let Err(error) = WebConfig::load(&path) {
+            panic!("{} should load: {error}", path.display());
+        }
+    }
+}
+
+#[test]
+fn every_bad_file_fails_with_its_exact_error() {
+    let dir = fixture();
+    let bad = files_ending(dir.path(), ".bad.yml");
+    assert!(bad.len() >= 15);
+    let prefix = format!("{}/", dir.path().display());
+    for path in bad {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected = text
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("# error: "))
+            .unwrap_or_else(|| panic!("{} has no '# error:' line", path.display()));
+        let error = match WebConfig::load(&path) {
+            Ok(_) => panic!("{} should not load", path.display()),
+            Err(error) => error.to_string().replace(&prefix, ""),
+        };
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            // Rewrites the expectation in testdata; review the diff by eye.
+            let original = testdata().join(path.file_name().unwrap());
+            let rest = text.split_once('\n').map_or("", |(_, rest)| rest);
+            std::fs::write(original, format!("# error: {error}\n{rest}")).unwrap();
+            continue;
+        }
+        assert_eq!(error, expected, "{}", path.display());
+    }
+}
+
+fn start_with_web_config(dir: &TempDir, file: &str) -> Exporter {
+    let upstream = Box::leak(Box::new(Upstream::sample()));
+    Exporter::start(&[
+        &format!("--syseng.stats-uri={}", upstream.stats_uri()),
+        &format!("--web.config.file={}", dir.path().join(file).display()),
+    ])
+}
+
+fn https_url(exporter: &Exporter, path: &str) -> String {
+    format!("https://localhost:{}{path}", exporter.address.port())
+}
+
+#[test]
+fn tls_with_basic_auth_refuses_missing_or_wrong_credentials() {
+    let dir = fixture();
+    let exporter = start_with_web_config(&dir, "all.good.yml");
+    let ca = dir.path().join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let url = https_url(&exporter, "/metrics");
+    let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
+
+    let (status, response) = curl(&["--cacert", ca, "--resolve", &resolve, &url]).unwrap();
+    assert_eq!(status, 401);
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("www-authenticate: basic"),
+        "{response}"
+    );
+
+    let (status, _) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-u",
+        "prometheus:wrong",
+        &url,
+    ])
+    .unwrap();
+    assert_eq!(status, 401);
+    let (status, _) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-u",
+        "nobody:s3cret",
+        &url,
+    ])
+    .unwrap();
+    assert_eq!(status, 401);
+
+    let (status, response) = curl(&[
+        "--cacert",
+        ca,
+        "--resolve",
+        &resolve,
+        "-u",
+        "prometheus:s3cret",
+        &url,
+    ])
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(response.contains("syseng_up 1"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
+
+    // Plain HTTP to the TLS port gets no metrics.
+    let plain = format!("http://127.0.0.1:{}/metrics", exporter.address.port());
+    assert!(!matches!(
+        curl(&["-u", "prometheus:s3cret", &plain]),
+        Ok((200, _))
+    ));
+    // A certificate from another CA is not trusted.
+    let other_ca = dir.path().join("other-ca.crt");
+    assert!(
+        curl(&[
+            "--cacert",
+            other_ca.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            &url
+        ])
+        .is_err()
+    );
+}
+
+#[test]
+fn required_client_certificates_are_verified() {
+    let dir = fixture();
+    let exporter = start_with_web_config(&dir, "tls-client-auth.good.yml");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let url = https_url(&exporter, "/-/healthy");
+    let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
+    let ca = path("ca.crt");
+
+    assert!(
+        curl(&["--cacert", &ca, "--resolve", &resolve, &url]).is_err(),
+        "no client certificate"
+    );
+    let stranger = curl(&[
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        "--cert",
+        &path("other-client.crt"),
+        "--key",
+        &path("other-client.key"),
+        &url,
+    ]);
+    assert!(
+        stranger.is_err(),
+        "client certificate from another CA: {stranger:?}"
+    );
+    let (status, _) = curl(&[
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        "--cert",
+        &path("client.crt"),
+        "--key",
+        &path("client.key"),
+        &url,
+    ])
+    .unwrap();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn rotated_certificates_are_used_without_a_restart_and_broken_changes_are_ignored() {
+    let dir = fixture();
+    let exporter = start_with_web_config(&dir, "tls.good.yml");
+    let url = https_url(&exporter, "/-/healthy");
+    let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
+    let ca = dir.path().join("ca.crt").to_string_lossy().into_owned();
+    let other_ca = dir
+        .path()
+        .join("other-ca.crt")
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        curl(&["--cacert", &ca, "--resolve", &resolve, &url])
+            .unwrap()
+            .0,
+        200
+    );
+
+    // Rotate to the other CA's server certificate.
+    for name in ["server.crt", "server.key"] {
+        std::fs::copy(
+            dir.path().join(format!("other-{name}")),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Ok((200, _)) = curl(&["--cacert", &other_ca, "--resolve", &resolve, &url]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was never served"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    // A broken change keeps the last good settings and is logged.
+    std::fs::write(dir.path().join("tls.good.yml"), "tls_server_config: [").unwrap();
+    thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        curl(&["--cacert", &other_ca, "--resolve", &resolve, &url])
+            .unwrap()
+            .0,
+        200
+    );
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while !exporter
+        .logs()
+        .iter()
+        .any(|line| line.contains("keeping the previous one"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no error logged: {:?}",
+            exporter.logs()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_bad_web_config_stops_startup_naming_file_line_and_field() {
+    let dir = fixture();
+    let file = dir.path().join("unknown-client-auth.bad.yml");
+    let output = Command::new(env!("CARGO_BIN_EXE_syseng_exporter"))
+        .arg(format!("--web.config.file={}", file.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:5", file.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("client_auth_type"), "{stderr}");
+}
+
+/// A Prometheus server, killed on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _data: TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn real_prometheus_scrapes_over_tls_with_basic_auth() {
+    let dir = fixture();
+    let exporter = start_with_web_config(&dir, "all.good.yml");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: syseng_exporter\n    scheme: https\n\
+             \x20   tls_config:\n      ca_file: {ca}\n      server_name: localhost\n\
+             \x20   basic_auth:\n      username: prometheus\n      password: s3cret\n\
+             \x20   static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+            ca = dir.path().join("ca.crt").display(),
+            port = exporter.address.port()
+        ),
+    )
+    .unwrap();
+    let data = TempDir::new("prometheus");
+    let port = free_port();
+    let prometheus = Prometheus {
+        child: Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is needed (Debian package prometheus)"),
+        port,
+        _data: data,
+    };
+    let address = format!("127.0.0.1:{}", prometheus.port).parse().unwrap();
+    let query = "/api/v1/query?query=syseng_up%20*%20on(instance)%20up";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = std::net::TcpStream::connect(address)
+            .ok()
+            .map(|_| http_get(address, query, &[]).text());
+        if let Some(answer) = &answer
+            && answer.contains("\"value\":[")
+            && answer.contains(",\"1\"]")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped the exporter: {answer:?}"
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use hyper::Uri;
 
+use crate::targets::TargetPolicy;
+
 /// Command-line flags as typed.
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +56,16 @@ pub struct Flags {
     #[arg(long = "web.max-requests", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests: u32,
 
+    /// Hosts /probe may fetch, comma-separated or repeated: names, *.domain, addresses or
+    /// CIDR networks, each with an optional :port. Empty allows any host; the path must be
+    /// /stats either way.
+    #[arg(long = "probe.allowed-targets", value_name = "PATTERNS")]
+    pub allowed_targets: Vec<String>,
+
+    /// Most probes of one target running at once; more get HTTP 429.
+    #[arg(long = "probe.max-concurrent-per-target", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_probes_per_target: u32,
+
     /// Path to a web configuration file (exporter-toolkit format) that enables TLS, basic
     /// authentication and response headers.
     #[arg(long = "web.config.file", default_value = "")]
@@ -90,6 +102,8 @@ pub struct Config {
     pub stats_uri: Option<Uri>,
     pub timeout: Duration,
     pub max_requests: usize,
+    pub target_policy: TargetPolicy,
+    pub max_probes_per_target: usize,
 }
 
 /// Paths the exporter serves itself, which the telemetry path must not shadow.
@@ -130,6 +144,9 @@ impl Flags {
             stats_uri,
             timeout: self.timeout,
             max_requests: self.max_requests as usize,
+            target_policy: TargetPolicy::parse(&self.allowed_targets)
+                .map_err(|error| format!("--probe.allowed-targets: {error}"))?,
+            max_probes_per_target: self.max_probes_per_target as usize,
         })
     }
 }

@@ -15,6 +15,7 @@ pub mod landing;
 pub mod process;
 pub mod server;
 pub mod stats;
+pub mod targets;
 pub mod telemetry;
 pub mod upstream;
 pub mod web;

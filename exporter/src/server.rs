@@ -24,6 +24,7 @@ use crate::gzip;
 use crate::journal::ScrapeJournal;
 use crate::landing;
 use crate::process::ProcessInfo;
+use crate::targets::ProbesPerTarget;
 use crate::telemetry::ExporterMetrics;
 use crate::upstream::StatsClient;
 use crate::web::{WebConfig, WebSettings};
@@ -42,12 +43,14 @@ pub struct Shared {
     pub journal: ScrapeJournal,
     process: ProcessInfo,
     scrapes_in_flight: AtomicUsize,
+    probes_per_target: ProbesPerTarget,
     default_target: Option<String>,
 }
 
 impl Shared {
     pub fn new(config: Config, web: Option<WebConfig>) -> Self {
         Self {
+            probes_per_target: ProbesPerTarget::new(config.max_probes_per_target),
             web,
             default_target: config.stats_uri.as_ref().map(Uri::to_string),
             config,
@@ -163,6 +166,20 @@ async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
         Err(reason) => return plain(StatusCode::BAD_REQUEST, &format!("{reason}\n")),
     };
     let shared = &worker.shared;
+    if let Err(reason) = shared.config.target_policy.check(&target) {
+        return plain(StatusCode::FORBIDDEN, &format!("{reason}\n"));
+    }
+    let authority = target.authority().map(|a| a.as_str()).unwrap_or("");
+    let Some(_target_slot) = shared.probes_per_target.try_start(authority) else {
+        shared.metrics.record_rejected_request();
+        return plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "too many probes of {authority} at once (--probe.max-concurrent-per-target={})\n",
+                shared.config.max_probes_per_target
+            ),
+        );
+    };
     let Some(_slot) = shared.try_start_scrape() else {
         return overloaded(shared);
     };

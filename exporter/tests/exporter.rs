@@ -526,3 +526,73 @@ fn invalid_flags_stop_startup_naming_the_flag() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn probe_refuses_targets_outside_the_allowlist_with_403_and_a_reason() {
+    let upstream = Upstream::sample();
+    let exporter = Exporter::start(&[
+        "--syseng.stats-uri=",
+        "--probe.allowed-targets=127.0.0.0/8:*,*.internal",
+    ]);
+    assert_eq!(
+        target_series(&probe(&exporter, &upstream.target())),
+        SAMPLE_SERIES
+    );
+    for (target, reason) in [
+        ("10.1.2.3:8080", "not in --probe.allowed-targets"),
+        ("localhost:8080", "not in --probe.allowed-targets"),
+        (
+            &format!("http://{}/metrics", upstream.target()),
+            "only the service's /stats",
+        ),
+        (
+            &format!("http://{}/", upstream.target()),
+            "only the service's /stats",
+        ),
+    ] {
+        let response = exporter.get(&format!("/probe?target={target}"));
+        assert_eq!(response.status, 403, "{target}");
+        assert!(
+            response.text().contains(reason),
+            "{target}: {}",
+            response.text()
+        );
+    }
+    assert_eq!(
+        upstream.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "refused targets are never fetched"
+    );
+}
+
+#[test]
+fn concurrent_probes_of_one_target_are_limited_with_429() {
+    let hanging = Upstream::start(Behaviour::Hang);
+    let other = Upstream::sample();
+    let exporter = Exporter::start(&[
+        "--syseng.stats-uri=",
+        "--probe.max-concurrent-per-target=1",
+        "--syseng.timeout=2s",
+    ]);
+    let address = exporter.address;
+    let path = format!("/probe?target={}", hanging.target());
+    let running = thread::spawn(move || http_get(address, &path, &[]));
+    hanging.wait_for_requests(1);
+    let refused = exporter.get(&format!("/probe?target={}", hanging.target()));
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused
+            .text()
+            .contains("--probe.max-concurrent-per-target=1")
+    );
+    // Other targets are not affected.
+    assert_eq!(
+        target_series(&probe(&exporter, &other.target())),
+        SAMPLE_SERIES
+    );
+    assert_eq!(running.join().unwrap().status, 200);
+    assert_eq!(
+        hanging.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}

@@ -423,7 +423,7 @@ fn a_failing_target_is_logged_once_until_it_recovers() {
     }
     upstream.set(Behaviour::Json(SAMPLE.into()));
     exporter.get("/metrics");
-    let logs = exporter.logs();
+    let logs = exporter.wait_for_log("scrape succeeded again");
     let failures: Vec<_> = logs
         .iter()
         .filter(|line| line.contains("scrape failed"))
@@ -495,12 +495,7 @@ fn sigterm_during_a_scrape_finishes_it_then_exits_zero() {
         std::net::TcpStream::connect(address).is_err(),
         "no longer listening"
     );
-    assert!(
-        exporter
-            .logs()
-            .iter()
-            .any(|line| line.contains("signal=SIGTERM"))
-    );
+    exporter.wait_for_log("signal=SIGTERM");
 }
 
 #[test]

@@ -260,19 +260,7 @@ fn rotated_certificates_are_used_without_a_restart_and_broken_changes_are_ignore
             .0,
         200
     );
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    while !exporter
-        .logs()
-        .iter()
-        .any(|line| line.contains("keeping the previous one"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no error logged: {:?}",
-            exporter.logs()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    exporter.wait_for_log("keeping the previous one");
 }
 
 #[test]

@@ -82,6 +82,23 @@ impl Exporter {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits until a log line containing `text` has been read, and returns all lines so far.
+    /// Logs arrive through a pipe, a little after the request that caused them.
+    pub fn wait_for_log(&self, text: &str) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let logs = self.logs();
+            if logs.iter().any(|line| line.contains(text)) {
+                return logs;
+            }
+            assert!(
+                started.elapsed() < STEP_TIMEOUT,
+                "no log line with {text:?} in {logs:#?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))

@@ -136,9 +136,10 @@ impl Format {
 }
 
 /// Writes families in the given format. OpenMetrics output ends with `# EOF`; call
-/// [`finish`] once after the last batch.
+/// [`finish`] once after the last batch. Families without samples are left out: their
+/// metadata alone says nothing, and some OpenMetrics parsers refuse it.
 pub fn encode(families: &[MetricFamily], format: Format, out: &mut String) {
-    for family in families {
+    for family in families.iter().filter(|family| !family.samples.is_empty()) {
         encode_family(family, format, out);
     }
 }
@@ -270,6 +271,21 @@ mod tests {
              demo_requests_total{code=\"a\\\"b\\\\c\\nd\",zone=\"z\"} +Inf\n\
              # EOF\n"
         );
+    }
+
+    #[test]
+    fn families_without_samples_are_left_out() {
+        let mut out = String::new();
+        encode(
+            &[MetricFamily::new(
+                "demo_empty",
+                "Nothing.",
+                MetricType::Counter,
+            )],
+            Format::OpenMetrics,
+            &mut out,
+        );
+        assert_eq!(out, "");
     }
 
     #[test]

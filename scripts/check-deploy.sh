@@ -45,13 +45,14 @@ done
 
 step "Dockerfile: hadolint and pinned bases, stages, non-root user, no secrets"
 hadolint deploy/Dockerfile
-$check dockerfile deploy/Dockerfile
+$check dockerfile deploy/Dockerfile || die "deploy/Dockerfile fails the checks above"
 
 step "PrometheusRule: regenerated from the kit's rules, identical, same groups"
 deploy/kubernetes/generate-prometheusrule.py >"$work/prometheusrule.yaml"
 diff -u deploy/kubernetes/base/prometheusrule.yaml "$work/prometheusrule.yaml" \
   || die "deploy/kubernetes/base/prometheusrule.yaml is stale: run deploy/kubernetes/generate-prometheusrule.py"
-$check prometheusrule deploy/kubernetes/base/prometheusrule.yaml
+$check prometheusrule deploy/kubernetes/base/prometheusrule.yaml \
+  || die "deploy/kubernetes/base/prometheusrule.yaml does not hold the kit's rules"
 
 step "Kubernetes: kustomize output against the schemas (strict), then our checks"
 # kubernetes-validate knows the Kubernetes kinds only; it warns about the custom resources,
@@ -60,7 +61,7 @@ validate() {
   local version
   for version in 1.29.0 1.37.0; do
     kubernetes-validate --strict --kubernetes-version "$version" "$@" >"$work/validate.log" 2>&1 \
-      || { cat "$work/validate.log" >&2; die "kubernetes-validate failed ($version)"; }
+      || { grep -v '^INFO' "$work/validate.log" >&2; die "kubernetes-validate failed ($version)"; }
     if grep -v '^INFO' "$work/validate.log" \
         | grep -vE "Couldn't find schema for kind (PodMonitor|Probe|ScrapeConfig|PrometheusRule) with api version monitoring.coreos.com/" \
         | grep .; then
@@ -68,13 +69,15 @@ validate() {
     fi
   done
 }
-if command -v kubectl >/dev/null && kubectl kustomize --help >/dev/null 2>&1; then
+kubectl=${KUBECTL:-kubectl}  # KUBECTL=none checks the path taken where kubectl is missing
+if command -v "$kubectl" >/dev/null && "$kubectl" kustomize --help >/dev/null 2>&1; then
   for style in sidecar multi-target; do
-    kubectl kustomize "deploy/kubernetes/$style" >"$work/$style.yaml"
+    "$kubectl" kustomize "deploy/kubernetes/$style" >"$work/$style.yaml"
     validate "$work/$style.yaml"
     extras=()
     [ "$style" = multi-target ] && extras=(deploy/kubernetes/extras/*.yaml)
-    $check kubernetes "$style" "$work/$style.yaml" "${extras[@]}"
+    $check kubernetes "$style" "$work/$style.yaml" "${extras[@]}" \
+      || die "deploy/kubernetes/$style fails the checks above"
     echo "   $style: $(grep -c '^kind:' "$work/$style.yaml") resources rendered and checked"
   done
 else
@@ -93,7 +96,8 @@ for files in "docker-compose.yml" "docker-compose.yml simulator.yml"; do
   for file in $files; do args+=(-f "deploy/compose/$file"); done
   docker-compose --project-directory deploy/compose "${args[@]}" config -q
   docker-compose --project-directory deploy/compose "${args[@]}" config >"$work/compose.yml"
-  rule_files=$($check compose "$work/compose.yml" "$work/prometheus.yml")
+  rule_files=$($check compose "$work/compose.yml" "$work/prometheus.yml") \
+    || die "deploy/compose: $files fails the checks above"
   promtool check config "$work/prometheus.yml" >"$work/promtool.log" 2>&1 \
     || { cat "$work/promtool.log" >&2; die "promtool rejects deploy/compose/prometheus.yml"; }
   grep -q "SUCCESS: $rule_files rule files found" "$work/promtool.log" \
@@ -146,15 +150,18 @@ systemd-analyze security --offline=yes --threshold=20 "$work/unit/syseng_exporte
 grep -o 'Overall exposure level.*' "$work/security.log" | sed 's/^/   /'
 
 step "Smoke test: each deployment's command line, against the simulator"
-if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+# ring's C code needs a musl C compiler (Debian: musl-tools) besides rustup's musl std.
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+    && command -v musl-gcc >/dev/null; then
   echo "   (musl target installed: building the static binaries the image ships)"
   cargo build --release --locked --target x86_64-unknown-linux-musl -p syseng_exporter -p syseng_sim
   exporter_binary=$root/target/x86_64-unknown-linux-musl/release/syseng_exporter
   simulator_binary=$root/target/x86_64-unknown-linux-musl/release/syseng_sim
 else
-  echo "   (no musl std for rustup here: running the glibc release build with the image's arguments)"
+  echo "   (no musl target here (rustup target add x86_64-unknown-linux-musl, apt-get install" \
+    "musl-tools): running the glibc release build with the image's arguments)"
 fi
-echo "   exporter binary: $(stat -c %s "$exporter_binary") bytes"
+echo "   exporter binary: $(stat -c %s "$exporter_binary") bytes, $(file -b "$exporter_binary" 2>/dev/null | grep -oE 'static(-pie)? linked|dynamically linked')"
 
 # The simulator with the simulator image's arguments, moved to free loopback ports.
 stats_port=$(free_port)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo run for real (promtool, Prometheus,
-# Alertmanager, the reference OpenMetrics parser). As root it installs what is missing;
-# otherwise it names what to install.
+# Alertmanager, the reference OpenMetrics parser, the deployment checkers, cargo-fuzz). As root
+# it installs what is missing; otherwise it names what to install.
 # usage: scripts/install-deps.sh
 set -euo pipefail
 
@@ -39,6 +39,11 @@ if ! command -v kubernetes-validate >/dev/null 2>&1 || ! command -v hadolint >/d
   hash -r
 fi
 # --- end of deployment checks ----------------------------------------------------------------
+# cargo-fuzz runs the fuzz targets (scripts/fuzz.sh); it builds from crates.io.
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install --quiet --locked cargo-fuzz@0.13.2
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 

@@ -11,7 +11,10 @@ use syseng_exporter::stats::decode_stats;
 
 fuzz_target!(|body: &[u8]| {
     let result = decode_stats(body).map_err(Into::into);
-    let outcome = ScrapeOutcome { result, duration: Duration::from_millis(3) };
+    let outcome = ScrapeOutcome {
+        result,
+        duration: Duration::from_millis(3),
+    };
     let families = target_families(&outcome);
     for format in [Format::Text, Format::OpenMetrics] {
         let mut out = String::new();

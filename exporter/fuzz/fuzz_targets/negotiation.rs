@@ -19,5 +19,7 @@ fuzz_target!(|input: (&str, &str, &[u8])| {
 });
 
 fn flate2_check(compressed: &[u8], decoded: &mut Vec<u8>) {
-    flate2::read::GzDecoder::new(compressed).read_to_end(decoded).expect("valid gzip");
+    flate2::read::GzDecoder::new(compressed)
+        .read_to_end(decoded)
+        .expect("valid gzip");
 }

@@ -8,9 +8,14 @@ use syseng_exporter::targets::TargetPolicy;
 
 fuzz_target!(|input: (&str, &str)| {
     let (target, patterns) = input;
-    let Ok(uri) = probe_target_uri(target) else { return };
+    let Ok(uri) = probe_target_uri(target) else {
+        return;
+    };
     assert!(matches!(uri.scheme_str(), Some("http" | "https")));
-    for policy in [TargetPolicy::default(), TargetPolicy::parse(&[patterns.to_string()]).unwrap_or_default()] {
+    for policy in [
+        TargetPolicy::default(),
+        TargetPolicy::parse(&[patterns.to_string()]).unwrap_or_default(),
+    ] {
         if policy.check(&uri).is_ok() {
             assert_eq!(uri.path(), "/stats");
         }

@@ -44,6 +44,10 @@ pub struct Shared {
     process: ProcessInfo,
     scrapes_in_flight: AtomicUsize,
     probes_per_target: ProbesPerTarget,
+    /// One pool of connections to /probe targets for all worker threads: a fleet has
+    /// thousands of targets, each probed now and then, and an idle connection costs about
+    /// 30 KiB, so one per target rather than one per target and thread.
+    probe_client: StatsClient,
     default_target: Option<String>,
 }
 
@@ -51,6 +55,7 @@ impl Shared {
     pub fn new(config: Config, web: Option<WebConfig>) -> Self {
         Self {
             probes_per_target: ProbesPerTarget::new(config.max_probes_per_target),
+            probe_client: StatsClient::new(config.max_probes_per_target),
             web,
             default_target: config.stats_uri.as_ref().map(Uri::to_string),
             config,
@@ -77,8 +82,9 @@ impl Drop for ScrapeSlot<'_> {
     }
 }
 
-/// One worker thread's view: the shared state plus its own keep-alive client, whose
-/// connections belong to that thread's runtime.
+/// One worker thread's view: the shared state plus its own keep-alive client for the default
+/// target, whose connections belong to that thread's runtime: the sidecar's one upstream is
+/// scraped hard, and a connection used by its own thread needs no cross-thread wake-ups.
 pub struct Worker {
     pub shared: Arc<Shared>,
     client: StatsClient,
@@ -152,7 +158,7 @@ async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
         return overloaded(shared);
     };
     let mut families = match &shared.config.stats_uri {
-        Some(uri) => scrape(worker, uri, request).await,
+        Some(uri) => scrape(shared, &worker.client, uri, request).await,
         None => Vec::new(),
     };
     families.extend(shared.metrics.families());
@@ -183,7 +189,7 @@ async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
     let Some(_slot) = shared.try_start_scrape() else {
         return overloaded(shared);
     };
-    let families = scrape(worker, &target, request).await;
+    let families = scrape(shared, &shared.probe_client, &target, request).await;
     exposition_response(&families, request)
 }
 
@@ -201,8 +207,12 @@ fn probe_target(query: &str) -> Result<Uri, String> {
     probe_target_uri(&target)
 }
 
-async fn scrape(worker: &Worker, uri: &Uri, request: &Parts) -> Vec<MetricFamily> {
-    let shared = &worker.shared;
+async fn scrape(
+    shared: &Shared,
+    client: &StatsClient,
+    uri: &Uri,
+    request: &Parts,
+) -> Vec<MetricFamily> {
     let deadline = scrape_deadline(
         shared.config.timeout,
         request
@@ -211,7 +221,7 @@ async fn scrape(worker: &Worker, uri: &Uri, request: &Parts) -> Vec<MetricFamily
             .and_then(|value| value.to_str().ok()),
     );
     let started = Instant::now();
-    let result = worker.client.fetch_stats(uri, deadline).await;
+    let result = client.fetch_stats(uri, deadline).await;
     let outcome = ScrapeOutcome {
         result,
         duration: started.elapsed(),

@@ -93,6 +93,15 @@ pub struct StatsClient {
     user_agent: String,
 }
 
+impl std::fmt::Debug for StatsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatsClient")
+            .field("max_idle_per_target", &self.max_idle_per_target)
+            .field("https_ready", &self.https.get().is_some())
+            .finish()
+    }
+}
+
 impl StatsClient {
     /// `max_idle_per_target` should be the most scrapes that can run at once: fewer idle
     /// places than concurrent scrapes makes the pool close and reopen connections under load.

@@ -19,7 +19,6 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::fault::parse_json;
-use crate::fleet::MAX_INSTANCES;
 use crate::supervisor::Supervisor;
 
 /// Admin request bodies are small JSON objects; anything bigger is a mistake.
@@ -103,11 +102,8 @@ pub fn handle(supervisor: &Supervisor, method: &Method, path: &str, body: &[u8])
                     return error(StatusCode::BAD_REQUEST, format!("invalid resize JSON: {e}"));
                 }
             };
-            if resize.count == 0 || resize.count > MAX_INSTANCES {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("count must be within 1..={MAX_INSTANCES}"),
-                );
+            if let Err(reason) = fleet.check_size(resize.count) {
+                return error(StatusCode::BAD_REQUEST, reason);
             }
             match supervisor.resize(resize.count) {
                 Ok(()) => ok(json!({"count": fleet.size()})),

@@ -105,7 +105,7 @@ impl Cli {
             .iter()
             .map(|text| parse_flag(text).map_err(|e| format!("--fault {text:?}: {e}")))
             .collect::<Result<Vec<FaultSpec>, String>>()?;
-        Ok(Config {
+        let config = Config {
             fleet: FleetConfig {
                 instances: self.instances,
                 listen: self.listen_address,
@@ -116,7 +116,9 @@ impl Cli {
                 faults,
             },
             admin_listen: self.admin_listen_address,
-        })
+        };
+        config.fleet.validate()?;
+        Ok(config)
     }
 }
 

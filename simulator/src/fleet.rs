@@ -45,27 +45,30 @@ pub const MAX_INSTANCES: u32 = 20_000;
 impl FleetConfig {
     /// Checks sizes and port ranges; the error is one line.
     pub fn validate(&self) -> Result<(), String> {
-        if self.instances == 0 || self.instances > MAX_INSTANCES {
-            return Err(format!(
-                "--instances must be within 1..={MAX_INSTANCES}, got {}",
-                self.instances
-            ));
-        }
         if self.zones == 0 || self.zones > 26 * 27 {
             return Err(format!(
                 "--zones must be within 1..=702, got {}",
                 self.zones
             ));
         }
-        let port = self.listen.port();
-        if port != 0 && u32::from(port) + self.instances - 1 > u32::from(u16::MAX) {
-            return Err(format!(
-                "{} instances from port {port} would pass port 65535",
-                self.instances
-            ));
-        }
-        Ok(())
+        check_fleet_size(self.listen, self.instances).map_err(|e| format!("--instances: {e}"))
     }
+}
+
+/// Checks that `count` instances from `listen` fit the size limit and the port range.
+fn check_fleet_size(listen: SocketAddr, count: u32) -> Result<(), String> {
+    if count == 0 || count > MAX_INSTANCES {
+        return Err(format!(
+            "the fleet size must be within 1..={MAX_INSTANCES}, got {count}"
+        ));
+    }
+    let port = listen.port();
+    if port != 0 && u32::from(port) + count - 1 > u32::from(u16::MAX) {
+        return Err(format!(
+            "{count} instances from port {port} would pass port 65535"
+        ));
+    }
+    Ok(())
 }
 
 /// How `/stats` must be answered right now, according to the active faults.
@@ -234,9 +237,15 @@ impl Fleet {
     pub fn configured_address(&self, index: u32) -> SocketAddr {
         let port = match self.listen.port() {
             0 => 0,
-            base => base + index as u16,
+            // `check_size` keeps base + index within the port range.
+            base => base.saturating_add(index.min(u32::from(u16::MAX)) as u16),
         };
         SocketAddr::new(self.listen.ip(), port)
+    }
+
+    /// Checks that `count` instances fit the size limit and the port range.
+    pub fn check_size(&self, count: u32) -> Result<(), String> {
+        check_fleet_size(self.listen, count)
     }
 
     /// Adds instances up to `count` (a process start at `now_ms` for each new one); returns them.
@@ -590,6 +599,28 @@ mod tests {
         assert_eq!(faults[0]["instances"], json!([3]));
         assert_eq!(fleet.grow_to(8, 10).len(), 4);
         assert_eq!(fleet.size(), 8);
+    }
+
+    #[test]
+    fn a_fleet_cannot_grow_past_the_last_port() {
+        let fleet = Fleet::new(FleetConfig {
+            instances: 1,
+            listen: "127.0.0.1:60000".parse().unwrap(),
+            zones: 3,
+            seed: 1,
+            model: TrafficModel::default().validated().unwrap(),
+            file_sd: None,
+            faults: vec![],
+        })
+        .unwrap();
+        assert!(fleet.check_size(5_536).is_ok());
+        assert!(
+            fleet
+                .check_size(5_537)
+                .unwrap_err()
+                .contains("would pass port 65535")
+        );
+        assert!(fleet.check_size(0).is_err());
     }
 
     #[test]

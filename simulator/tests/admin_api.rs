@@ -86,7 +86,7 @@ fn bad_admin_requests_get_a_one_line_reason_and_leave_the_fleet_serving() {
             "/instances",
             r#"{"count":0}"#,
             400,
-            "count must be within",
+            "fleet size must be within",
         ),
         (
             "PUT",

@@ -75,7 +75,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
             tracing::error!(%reason, "syseng_sim failed");
-            eprintln!("syseng_sim: {reason}");
             ExitCode::FAILURE
         }
     }

@@ -7,23 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
-for tool in wrk nginx; do
-  command -v "$tool" >/dev/null || { echo "needs $tool (Debian: wrk, nginx-light)" >&2; exit 1; }
-done
+source bench/lib.sh
+require wrk nginx
 cargo build --release --locked --bin syseng_exporter >&2
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 upstream_port=$(free_port)
-exporter_port=$(free_port)
 
 # A fast static upstream: nginx serving the SERVICE.md sample, as the peers were measured.
 mkdir -p "$work/html" "$work/logs"
@@ -46,41 +33,31 @@ CONF
 nginx -p "$work" -c "$work/nginx.conf" &
 pids+=($!)
 nginx_master=$!
-target/release/syseng_exporter --web.listen-address="127.0.0.1:$exporter_port" \
-  --syseng.stats-uri="http://127.0.0.1:$upstream_port/stats" --log.level=warn &
-pids+=($!)
-exporter=$!
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$upstream_port/stats" >/dev/null && curl -sf "http://127.0.0.1:$exporter_port/-/ready" >/dev/null && break
-  sleep 0.1
-done
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$upstream_port/stats" >/dev/null && break; sleep 0.1; done
+start_exporter --syseng.stats-uri="http://127.0.0.1:$upstream_port/stats" --log.level=warn
 
-# CPU seconds (user + system) of a process and its children threads/processes.
-cpu_ticks() {
+# CPU ticks of several processes together.
+total_cpu_ticks() {
   local total=0 pid
-  for pid in "$@"; do
-    # Fields 14 and 15 after the command name, which may contain spaces.
-    total=$(( total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}') ))
-  done
+  for pid in "$@"; do total=$(( total + $(cpu_ticks "$pid") )); done
   echo "$total"
 }
 nginx_pids() { echo "$nginx_master" $(pgrep -P "$nginx_master"); }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 ticks_per_second=$(getconf CLK_TCK)
 
 # run_wrk LABEL URL THREADS CONNECTIONS [HEADER] -> sets rps, requests, p50_ms, cpu_exporter, cpu_nginx
 run_wrk() {
   local url=$2 threads=$3 connections=$4 header=${5:-}
   local before_exporter before_nginx output
-  before_exporter=$(cpu_ticks "$exporter")
-  before_nginx=$(cpu_ticks $(nginx_pids))
+  before_exporter=$(total_cpu_ticks "$exporter")
+  before_nginx=$(total_cpu_ticks $(nginx_pids))
   if [ -n "$header" ]; then
     output=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$header" "$url")
   else
     output=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$url")
   fi
-  cpu_exporter=$(( $(cpu_ticks "$exporter") - before_exporter ))
-  cpu_nginx=$(( $(cpu_ticks $(nginx_pids)) - before_nginx ))
+  cpu_exporter=$(( $(total_cpu_ticks "$exporter") - before_exporter ))
+  cpu_nginx=$(( $(total_cpu_ticks $(nginx_pids)) - before_nginx ))
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$output")
   requests=$(awk '/requests in/ {print $1}' <<<"$output")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$output")

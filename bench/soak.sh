@@ -13,43 +13,14 @@ duration=${1:-600}
 output=${2:-docs/soak}
 share=${SHARE:-0.5}
 instances=${INSTANCES:-100}
-for tool in wrk gnuplot; do
-  command -v "$tool" >/dev/null || { echo "needs $tool (Debian: wrk, gnuplot-nox)" >&2; exit 1; }
-done
+source bench/lib.sh
+require wrk gnuplot
 cargo build --release --locked --bin syseng_exporter --bin syseng_sim >&2
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-exporter_port=$(free_port)
-admin_port=$(free_port)
-# A block of free ports for the fleet: try bases until the simulator starts.
-for attempt in 1 2 3 4 5; do
-  first_port=$(( 20000 + RANDOM % 30000 ))
-  target/release/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
-    --admin.listen-address "127.0.0.1:$admin_port" --log.level warn 2>"$work/sim.log" &
-  sim=$!
-  sleep 1
-  if kill -0 "$sim" 2>/dev/null; then pids+=("$sim"); break; fi
-  [ "$attempt" = 5 ] && { cat "$work/sim.log" >&2; exit 1; }
-done
-target/release/syseng_exporter --web.listen-address="127.0.0.1:$exporter_port" --syseng.stats-uri= \
-  --log.level=warn 2>"$work/exporter.log" &
-exporter=$!
-pids+=("$exporter")
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$exporter_port/-/ready" >/dev/null && break; sleep 0.1; done
+start_fleet "$instances"
+start_exporter --syseng.stats-uri= --log.level=warn
 
 export TARGET_HOST=127.0.0.1 FIRST_PORT=$first_port INSTANCES=$instances
 url="http://127.0.0.1:$exporter_port"
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 # run_wrk THREADS CONNECTIONS SECONDS -> "requests failures p50_ms"
 run_wrk() {

@@ -378,39 +378,34 @@ fn parse_response(raw: &[u8]) -> HttpResponse {
 
 /// Runs `promtool check metrics` on an exposition and panics with its findings if it objects.
 pub fn assert_promtool_accepts(exposition: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is needed (Debian package prometheus; scripts/install-deps.sh)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics rejected:\n{}{}\n--- exposition ---\n{exposition}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    assert_checker_accepts(
+        Command::new("promtool").args(["check", "metrics"]),
+        "promtool (Debian package prometheus; scripts/install-deps.sh)",
+        exposition,
     );
 }
 
 /// Parses an OpenMetrics exposition with the reference parser (Debian's
 /// python3-prometheus-client) and panics with its message if it objects.
 pub fn assert_openmetrics_parses(exposition: &str) {
-    let checker = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openmetrics_check.py");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(checker)
+    assert_checker_accepts(
+        Command::new("/usr/bin/python3").arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/openmetrics_check.py"
+        )),
+        "/usr/bin/python3 with prometheus_client (scripts/install-deps.sh)",
+        exposition,
+    );
+}
+
+/// Feeds an exposition to a checking command on stdin; it must exit 0.
+fn assert_checker_accepts(checker: &mut Command, needs: &str, exposition: &str) {
+    let mut child = checker
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("/usr/bin/python3 is needed (scripts/install-deps.sh)");
+        .unwrap_or_else(|error| panic!("{needs} is needed: {error}"));
     child
         .stdin
         .take()
@@ -420,7 +415,8 @@ pub fn assert_openmetrics_parses(exposition: &str) {
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
-        "the OpenMetrics parser rejected:\n{}\n--- exposition ---\n{exposition}",
+        "{checker:?} rejected the exposition:\n{}{}\n--- exposition ---\n{exposition}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -1,0 +1,61 @@
+# Shared by the benchmark scripts (sourced, not run): a work directory and the processes
+# started, cleaned up on exit; free ports; a simulated fleet; a process's memory and CPU.
+# The sourcing script has `set -euo pipefail` and runs from the repository root.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+require() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (Debian packages: wrk nginx-light gnuplot-nox)" >&2; exit 1; }
+  done
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Resident memory in KiB, and CPU time (user + system) in clock ticks, of a process.
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
+# start_fleet INSTANCES: a simulator with INSTANCES instances on consecutive ports; sets
+# first_port and admin (the admin API's URL). Port bases are tried until one is free.
+start_fleet() {
+  local instances=$1 admin_port attempt
+  admin_port=$(free_port)
+  for attempt in 1 2 3 4 5; do
+    first_port=$(( 20000 + RANDOM % 30000 ))
+    target/release/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
+      --admin.listen-address "127.0.0.1:$admin_port" --log.level warn 2>"$work/sim.log" &
+    sim=$!
+    sleep 1
+    if kill -0 "$sim" 2>/dev/null; then
+      pids+=("$sim")
+      admin="http://127.0.0.1:$admin_port"
+      return
+    fi
+  done
+  cat "$work/sim.log" >&2
+  exit 1
+}
+
+# start_exporter ARGS...: the exporter on a free port; sets exporter (PID) and exporter_port.
+start_exporter() {
+  exporter_port=$(free_port)
+  target/release/syseng_exporter --web.listen-address="127.0.0.1:$exporter_port" "$@" \
+    2>>"$work/exporter.log" &
+  exporter=$!
+  pids+=("$exporter")
+  for _ in $(seq 50); do
+    curl -sf "http://127.0.0.1:$exporter_port/-/ready" >/dev/null && return
+    sleep 0.1
+  done
+  echo "the exporter did not start: $(cat "$work/exporter.log")" >&2
+  exit 1
+}

@@ -39,6 +39,13 @@ if ! command -v kubernetes-validate >/dev/null 2>&1 || ! command -v hadolint >/d
   hash -r
 fi
 # --- end of deployment checks ----------------------------------------------------------------
+# --- scale-out topology (scripts/check-scale.sh, scripts/scale.sh) ---------------------------
+# Debian's victoria-metrics (1.79) ships the single-node store that is the global view and
+# vmalert, which evaluates the fleet-wide rules against it. Installing it starts no service on
+# these machines (no systemd); the scripts start the binaries with their own ports and data.
+command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+command -v vmalert >/dev/null 2>&1 || missing+=(victoria-metrics)
+# --- end of scale-out topology ----------------------------------------------------------------
 # cargo-fuzz runs the fuzz targets (scripts/fuzz.sh); it builds from crates.io.
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "installing cargo-fuzz"

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Plots cost against fleet size from scale/measure.py's results (gnuplot, scale/scaling.gp).
+
+usage: plot.py [RESULTS_DIR] [OUT.png]    (defaults: scale/results, docs/images/scaling.png)
+
+Uses the runs with one exporter (fleet-N-one.json); prints the data it plots.
+"""
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+
+def row(result):
+    p = result["processes"]
+    shards = [v for k, v in p.items() if k.startswith("shard-")]
+    exporter = p["exporter"]
+    cpu = [exporter["cpu_cores"], sum(s["cpu_cores"] for s in shards),
+           p["victoria-metrics"]["cpu_cores"], p["vmalert"]["cpu_cores"], p["simulator"]["cpu_cores"]]
+    rss = [exporter["rss_bytes"] / MIB, sum(s["rss_bytes"] for s in shards) / MIB,
+           p["victoria-metrics"]["rss_bytes"] / MIB, p["vmalert"]["rss_bytes"] / MIB,
+           p["simulator"]["rss_bytes"] / MIB]
+    return [result["instances"], *cpu, sum(cpu), *rss, sum(rss)]
+
+
+def main(argv):
+    results_dir = Path(argv[0]) if argv else ROOT / "scale" / "results"
+    out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "images" / "scaling.png"
+    results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("fleet-*-one.json"))]
+    if not results:
+        sys.exit(f"no fleet-*-one.json in {results_dir}: run scale/measure.py first")
+    rows = sorted(row(r) for r in results)
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv") as data:
+        for r in rows:
+            data.write("\t".join(f"{v:.6g}" for v in r) + "\n")
+            print("\t".join(f"{v:.4g}" for v in r))
+        data.flush()
+        subprocess.run(["gnuplot", "-e", f"data='{data.name}'; out='{out}'",
+                        str(ROOT / "scale" / "scaling.gp")], check=True)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -139,42 +139,14 @@ async fn serve_worker(
                         Some(web) => web.current(),
                         None => Arc::clone(&no_web_settings),
                     };
-                    let worker = Arc::clone(&worker);
-                    let http = http.clone();
-                    let watcher = graceful.watcher();
-                    tokio::spawn(async move {
-                        let tls = web.tls.clone();
-                        let service = {
-                            let web = Arc::clone(&web);
-                            service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                                let worker = Arc::clone(&worker);
-                                let web = Arc::clone(&web);
-                                async move {
-                                    let (parts, _body) = request.into_parts();
-                                    server::handle(&worker, &parts, &web).await
-                                }
-                            })
-                        };
-                        let served = match tls {
-                            None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
-                            Some(acceptor) => {
-                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                    Ok(Ok(stream)) => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
-                                    Ok(Err(error)) => {
-                                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                                        return;
-                                    }
-                                    Err(_) => {
-                                        tracing::debug!(%peer, "TLS handshake timed out");
-                                        return;
-                                    }
-                                }
-                            }
-                        };
-                        if let Err(error) = served {
-                            tracing::debug!(%peer, %error, "connection ended with an error");
-                        }
-                    });
+                    tokio::spawn(serve_connection(
+                        stream,
+                        peer,
+                        Arc::clone(&worker),
+                        web,
+                        http.clone(),
+                        graceful.watcher(),
+                    ));
                 }
                 Err(error) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -196,4 +168,51 @@ async fn serve_worker(
         );
     }
     Ok(())
+}
+
+/// Serves one accepted connection to its end, over TLS when the web settings say so.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    worker: Arc<Worker>,
+    web: Arc<WebSettings>,
+    http: hyper::server::conn::http1::Builder,
+    watcher: Watcher,
+) {
+    let tls = web.tls.clone();
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let worker = Arc::clone(&worker);
+        let web = Arc::clone(&web);
+        async move {
+            let (parts, _body) = request.into_parts();
+            server::handle(&worker, &parts, &web).await
+        }
+    });
+    let served = match tls {
+        None => {
+            watcher
+                .watch(http.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    if let Err(error) = served {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
 }

@@ -225,6 +225,22 @@ def check_fleet_answers(topology, fleet):
     log(f"   error ratio: global {recorded_global:.6f} = (errors 0 + errors 1) / (requests 0 + "
         f"requests 1) = {recorded_shards:.6f}")
 
+    # The global rules' own results (vmalert's, written back to the store) for the counts, which
+    # do not move while the fleet is healthy: equal to the shards' counts.
+    shard_zones = [topology.vector(topology.shard_url(i), 'count by (zone) (up{job="syseng"})', key="zone")
+                   for i in range(SHARDS)]
+    want = {zone: sum(z.get(zone, 0) for z in shard_zones) for zone in set().union(*shard_zones)}
+
+    def global_rules_agree():
+        return topology.vector(topology.vm, "job_zone:up:count", key="zone") == want and \
+            topology.vector(topology.vm, "job_zone:syseng_up:sum", key="zone") == want and \
+            topology.scalar(topology.vm, "job:up:count") == sum(want.values())
+    wait_for("the global rules' job_zone:up:count and job_zone:syseng_up:sum to equal the "
+             "shards' counts", global_rules_agree, 30)
+    log(f"   global rules: job_zone:up:count = job_zone:syseng_up:sum = the shards' counts per zone "
+        f"({', '.join(f'{z}={v:.0f}' for z, v in sorted(want.items()))}), job:up:count = "
+        f"{sum(want.values()):.0f}")
+
 
 # --- 4. a shard dies --------------------------------------------------------------------------
 

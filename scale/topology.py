@@ -76,6 +76,7 @@ RULES_SCALE = 60
 FAST_INTERVAL = "1s"
 FAST_LATENCY_OFFSET = "1s"
 FAST_SEND_DEADLINE = "1s"
+FAST_LOOKBACK = "5s"
 
 
 class TopologyError(Exception):
@@ -450,11 +451,15 @@ class Topology:
         argv = ["vmalert", f"-httpListenAddr=127.0.0.1:{self.ports['vmalert']}",
                 f"-datasource.url={self.vm}", f"-remoteWrite.url={self.vm}",
                 f"-rule={work / 'rules' / 'global' / '*.yml'}",
-                # The kit's evaluation interval (1m), or the fast one. Each query looks back at
-                # most one interval for a series' last sample (the default is 5m), so a series
-                # that stopped (a dead shard's) leaves the rules' results as it does in Prometheus.
+                # The kit's evaluation interval (1m), or the fast one.
                 f"-evaluationInterval={FAST_INTERVAL if s.fast else '1m'}",
-                "-datasource.queryStep=0", "-loggerLevel=WARN"]
+                # How far back a query finds a series' last sample: Prometheus's lookback delta
+                # (5m), divided by 60 in fast mode like every other duration. It must exceed the
+                # sparsest series' interval plus its delay in arriving (the shards' recorded
+                # rates come every evaluation interval, vmalert's own results after a flush),
+                # or chained rules see nothing; a stopped shard's series linger this long.
+                f"-datasource.queryStep={FAST_LOOKBACK if s.fast else '5m'}",
+                "-loggerLevel=WARN"]
         if s.fast:
             argv += ["-remoteWrite.flushInterval=1s"]
         if s.alertmanager:
@@ -574,9 +579,13 @@ def status_line(topology):
         except (OSError, TopologyError):
             parts.append(f"shard {index}: down")
     try:
-        instances = topology.scalar(topology.vm, 'count(count_over_time(up{job="syseng"}[1m]))', default=0)
-        rate = topology.scalar(topology.vm, 'sum(rate(syseng_http_requests_total[1m]))', default=0)
-        parts.append(f"global: {instances:.0f} instances, {rate:.0f} req/s")
+        # The global rules' own results (vmalert's), as a dashboard on the global view shows them.
+        answering = topology.scalar(topology.vm, "sum(job:syseng_up:sum)", default=0)
+        counted = topology.scalar(topology.vm, "sum(job:up:count)", default=0)
+        rate = topology.scalar(topology.vm, "sum(job:syseng_http_requests:rate5m)", default=0)
+        ratio = topology.scalar(topology.vm, "max(job:syseng_http_requests_errors:ratio_rate5m)", default=0)
+        parts.append(f"global: {answering:.0f} of {counted:.0f} instances answering, "
+                     f"{rate:.0f} req/s, {ratio:.2%} 5xx")
         firing = sorted({a["name"] for a in topology.vmalert_alerts() if a["state"] == "firing"})
         parts.append("global alerts: " + (", ".join(firing) or "none"))
     except (OSError, TopologyError, KeyError):
@@ -606,8 +615,10 @@ def main(argv):
             stopping.append(signum)
             raise KeyboardInterrupt
 
+    restart = []
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, lambda *_: restart.append(True))
     status = 0
     try:
         print(f"work directory: {work}", flush=True)
@@ -622,12 +633,19 @@ def main(argv):
         print("\nfaults, for example (see docs/simulator.md):")
         print(f"  curl -s -XPOST {topology.admin}/faults -d "
               "'{\"kind\":\"error_burst\",\"targets\":{\"share\":0.5},\"share_of_requests\":0.5}'")
-        print(f"  kill {topology.pid('shard-1') if args.shards > 1 else topology.pid('shard-0')}"
-              "    # a shard (its PID; the status line then shows it missing)")
+        print(f"  kill {topology.pid(f'shard-{args.shards - 1}')}    # stops shard {args.shards - 1}: "
+              "the status line shows it missing, vmalert fires SysengShardMissing")
+        print(f"  kill -USR1 {os.getpid()}    # restarts the shards that exited")
         print("\nCtrl-C stops everything.\n", flush=True)
         every = 5 if args.fast else 15
         while True:
             time.sleep(every)
+            if restart:
+                restart.clear()
+                for name, _ in topology.exited():
+                    if name.startswith("shard-"):
+                        print(f"-- restarting {name}", flush=True)
+                        topology.start_shard(int(name.split("-")[1]))
             died = [name for name, code in topology.exited() if not name.startswith("shard-")]
             if died:
                 raise TopologyError(f"{', '.join(died)} exited; logs in {work}")

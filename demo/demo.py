@@ -15,7 +15,6 @@ import signal
 import socket
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,39 +86,17 @@ def check_ports(args):
     return problems
 
 
-def graph_link(prometheus, expr, range_input="1h"):
-    return f"{prometheus}/graph?" + urllib.parse.urlencode(
-        {"g0.expr": expr, "g0.tab": "0", "g0.range_input": range_input})
-
-
-KEY_PANELS = ["Request rate by code", "Error ratio (5xx) against the SLO", "Mean latency by zone",
-              "Instances up by zone"]
-
-
 def print_urls(stack, args):
     s = stack.settings
-    rate_interval, window = ("10s", "15m") if s.fast else ("1m", "1h")
-    panels = demo.panel_queries(s.work, {"instance": ".+", "zone": ".+",
-                                         "__rate_interval": rate_interval, "__range": window})
     admin = stack.admin
-    lines = [
-        "",
-        "The demo is up. Open:",
-        f"  Prometheus             {stack.prometheus}/",
-        f"  console dashboard      {stack.prometheus}/consoles/syseng.html",
-        f"  alerts                 {stack.prometheus}/alerts",
-        f"  targets                {stack.prometheus}/targets",
-    ]
-    for title in KEY_PANELS:
-        lines.append(f"  graph: {title}\n      {graph_link(stack.prometheus, panels[title][0], window)}")
-    if s.alertmanager:
-        lines.append(f"  Alertmanager           {stack.alertmanager}/")
-        lines.append(f"  receiver               {stack.receiver}/  (notifications are printed "
-                     "below and kept in notifications.jsonl)")
+    lines = ["", "The demo is up. Open:"]
+    for what, url in stack.urls():
+        if what.startswith("graph: "):
+            lines.append(f"  {what}\n      {url}")
+        elif what not in ("exporter metrics", "instances", "faults"):
+            lines.append(f"  {what:22} {url}")
     lines += [
-        f"  exporter               {stack.exporter}/  (recent scrapes), {stack.exporter}/metrics",
-        f"  simulator admin API    {admin}/  ({admin}/instances, {admin}/faults)",
-        f"  work directory         {s.work}  (configs, data, logs)",
+        f"  work directory         {s.work}  (configs, data, logs, notifications.jsonl)",
         "",
         "Try this (docs/simulator.md lists every fault; docs/operations.md which alert to expect):",
     ]

@@ -40,6 +40,9 @@ KIT_DASHBOARD = KIT / "dashboards" / "syseng.json"
 CONSOLES = ROOT / "demo" / "consoles"
 CONSOLE_LIBRARIES = Path("/usr/share/doc/prometheus/examples/console_libraries")
 RECEIVER = ROOT / "demo" / "receiver.py"
+# The dashboard panels (by title) whose first query the demo prints as a graph link.
+KEY_PANELS = ["Request rate by code", "Error ratio (5xx) against the SLO", "Mean latency by zone",
+              "Instances up by zone"]
 
 # The kit's addresses, replaced by the stack's ports (the kit's files use the default ports).
 KIT_EXPORTER_ADDRESS = "127.0.0.1:8081"
@@ -437,6 +440,29 @@ class Stack:
     def exited(self):
         """Names and statuses of processes that ended on their own."""
         return [(p.name, p.popen.returncode) for p in self.processes if p.popen.poll() is not None]
+
+    # What a user opens ----------------------------------------------------------------------
+    def urls(self):
+        """[(what, URL)]: the pages the demo prints, which the drills check answer 200.
+
+        Debian's Prometheus ships only the classic web UI, under /classic/."""
+        s, prometheus = self.settings, self.prometheus
+        rate_interval, window = ("10s", "15m") if s.fast else ("1m", "1h")
+        panels = panel_queries(s.work, {"instance": ".+", "zone": ".+",
+                                        "__rate_interval": rate_interval, "__range": window})
+        urls = [("Prometheus", f"{prometheus}/"),
+                ("console dashboard", f"{prometheus}/consoles/syseng.html"),
+                ("alerts", f"{prometheus}/classic/alerts"),
+                ("targets", f"{prometheus}/classic/targets")]
+        for title in KEY_PANELS:
+            urls.append((f"graph: {title}", f"{prometheus}/classic/graph?" + urllib.parse.urlencode(
+                {"g0.expr": panels[title][0], "g0.tab": "0", "g0.range_input": window})))
+        if s.alertmanager:
+            urls += [("Alertmanager", f"{self.alertmanager}/"), ("receiver", f"{self.receiver}/")]
+        urls += [("exporter", f"{self.exporter}/"), ("exporter metrics", f"{self.exporter}/metrics"),
+                 ("simulator admin API", f"{self.admin}/"),
+                 ("instances", f"{self.admin}/instances"), ("faults", f"{self.admin}/faults")]
+        return urls
 
     # Queries ---------------------------------------------------------------------------------
     def query(self, expr):

@@ -11,7 +11,8 @@ checks through their HTTP APIs:
      per-instance rules, for its own instances;
   2. the global store holds every instance's series once, labelled with the shard that scrapes it;
   3. fleet-wide queries (request rate by code, error ratio, instances up, per zone) answer the
-     same from the global store as the sum of the shards' answers at the same instant;
+     same from the global store as the sum of the shards' answers at the same instant, and every
+     query of the kit's dashboard answers from the global store;
   4. killing a shard (SIGKILL) raises SysengShardMissing for that shard, with its number of
      instances, on the global view, and nothing else: the other shard keeps scraping and
      sending, the fleet-wide rules keep running over the half that is left; restarting the
@@ -23,6 +24,10 @@ Every process is stopped by its PID on the way out, whatever happened; the work 
 removed on success and kept (its path printed) on failure, with every process's log.
 """
 import argparse
+import contextlib
+import importlib.util
+import io
+import json
 import shutil
 import signal
 import sys
@@ -242,6 +247,44 @@ def check_fleet_answers(topology, fleet):
         f"{sum(want.values()):.0f}")
 
 
+def dashboard_queries(work):
+    """Every panel and variable query of the kit's dashboard, as {name: PromQL}, extracted by the
+    kit's own tool; only the values it puts in place of Grafana's variables are swapped for ones
+    that match this fleet (any instance and zone, windows of a few one-second scrapes)."""
+    spec = importlib.util.spec_from_file_location("check_kit", scale.KIT / "tools" / "check_kit.py")
+    check_kit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_kit)
+    values = {"instance": ".+", "zone": ".+", "__rate_interval": "10s", "__range": "1m"}
+    check_kit.SUBSTITUTIONS = [(variable, values.get(variable.strip("${}"), value))
+                               for variable, value in check_kit.SUBSTITUTIONS]
+    out = work / "dashboard-queries.json"
+    report = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(report):
+            check_kit.check_dashboard(str(scale.KIT / "dashboards" / "syseng.json"), str(out))
+    except SystemExit as exit_:  # the tool exits with its verdict
+        if exit_.code:
+            raise CheckFailed(f"the kit's dashboard check failed: {report.getvalue()}") from None
+    rules = json.loads(out.read_text())["groups"][0]["rules"]
+    return {rule["record"]: rule["expr"] for rule in rules}
+
+
+def check_dashboard(topology):
+    """Every dashboard query runs on the global store and has data wherever a shard has some."""
+    queries = dashboard_queries(topology.settings.work)
+    empty_globally, empty_everywhere = [], []
+    for name, expr in queries.items():
+        on_global = topology.query(topology.vm, expr)
+        on_shards = any(topology.query(topology.shard_url(i), expr) for i in range(SHARDS))
+        if not on_global:
+            (empty_everywhere if not on_shards else empty_globally).append(name)
+    expect(not empty_globally, f"dashboard queries with data on a shard but none on the global "
+           f"store: {empty_globally}")
+    log(f"   {len(queries) - len(empty_everywhere)} of {len(queries)} dashboard queries answer from "
+        f"the global store; empty on the shards too (nothing to show while healthy): "
+        f"{', '.join(empty_everywhere) or 'none'}")
+
+
 # --- 4. a shard dies --------------------------------------------------------------------------
 
 def firing(alerts, name=None):
@@ -368,6 +411,7 @@ def run(topology, instances):
     check_global_store(topology, fleet, targets)
     log("== 3. fleet-wide queries: the global store = the sum of the shards")
     check_fleet_answers(topology, fleet)
+    check_dashboard(topology)
     log("== 4. a shard dies, and comes back")
     check_shard_loss(topology, targets)
     log("== 5. a fault on both shards raises the fleet-wide alert once")

@@ -253,9 +253,15 @@ def free_port():
 
 # --- processes --------------------------------------------------------------------------------
 
+PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent():
-    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the child when the demo's process dies.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    # The kernel sends SIGTERM to the child when the demo's process dies, however it dies.
+    # prctl is variadic: pass the signal as the unsigned long the kernel reads.
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM),
+                                               0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 @dataclass

@@ -19,4 +19,7 @@ for command in prometheus prometheus-alertmanager promtool amtool python3; do
   command -v "$command" >/dev/null 2>&1 \
     || { echo "check-drills: $command is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
 done
-exec python3 demo/drills.py "$@"
+# The interpreter itself rather than a wrapper (pyenv's shims fork): signals sent to this
+# script's PID must reach the Python process that stops the others.
+python=$(python3 -c 'import sys; print(sys.executable)')
+exec "$python" demo/drills.py "$@"

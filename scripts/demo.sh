@@ -37,4 +37,7 @@ fi
 echo "-- building the release binaries (a first build takes a few minutes)"
 cargo build --release --locked -p syseng_exporter -p syseng_sim
 
-exec python3 demo/demo.py "$@"
+# The interpreter itself rather than a wrapper (pyenv's shims fork): signals sent to this
+# script's PID must reach the Python process that stops the others.
+python=$(python3 -c 'import sys; print(sys.executable)')
+exec "$python" demo/demo.py "$@"

@@ -163,47 +163,13 @@ fn accept_go_spelling(arg: &str) -> String {
     arg.to_string()
 }
 
-/// Parses a Prometheus duration: one or more `<number><unit>` with units ms, s, m, h, d, w, y
-/// in decreasing order (`90s`, `1m30s`, `500ms`). Zero is refused: nothing could succeed in it.
+/// Parses a Prometheus duration (`500ms`, `5s`, `1m30s`). Zero is refused: nothing could
+/// succeed in it.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const UNITS: [(&str, u64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let invalid = || format!("{text:?} is not a duration like 500ms, 5s or 1m30s");
-    let mut rest = text;
-    let mut total_ms: u64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..letters];
-        rest = &rest[letters..];
-        let position = UNITS[next_unit..]
-            .iter()
-            .position(|(name, _)| *name == unit)
-            .ok_or_else(invalid)?;
-        let (_, unit_ms) = UNITS[next_unit + position];
-        next_unit += position + 1;
-        total_ms = number
-            .checked_mul(unit_ms)
-            .and_then(|ms| total_ms.checked_add(ms))
-            .ok_or_else(invalid)?;
+    match prom_duration::parse_millis(text)? {
+        0 => Err(format!("{text:?} must be longer than zero")),
+        millis => Ok(Duration::from_millis(millis)),
     }
-    if total_ms == 0 {
-        return Err(format!("{text:?} must be longer than zero"));
-    }
-    Ok(Duration::from_millis(total_ms))
 }
 
 /// `:8081` means every interface, IPv6 and IPv4; `host:port` resolves the host.

@@ -11,7 +11,7 @@ pub mod admin;
 pub mod cli;
 pub mod fault;
 pub mod fleet;
-pub mod prom_duration;
+pub use prom_duration;
 pub mod rng;
 pub mod server;
 pub mod stats;

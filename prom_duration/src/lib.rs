@@ -1,7 +1,8 @@
 //! Durations in Prometheus syntax (`500ms`, `30s`, `5m`, `1h30m`), as milliseconds.
 //!
-//! The admin API and the flags speak the same syntax as Prometheus configs, so a value can be
-//! copied between a scrape config, an alert rule and a fault without translation.
+//! The exporter's and the simulator's flags, and the simulator's admin API, speak the same syntax
+//! as Prometheus configs, so a value can be copied between a scrape config, an alert rule, a
+//! flag and a fault without translation.
 
 const UNITS: [(&str, u64); 7] = [
     ("y", 365 * 24 * 3_600_000),

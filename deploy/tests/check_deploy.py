@@ -143,6 +143,26 @@ def check_dockerfile(path):
         fail(path, "the default (last) stage's ENTRYPOINT is not syseng_exporter")
     if "simulator" not in stages:
         fail(path, "no `simulator` stage packaging syseng_sim")
+    check_build_context(path, stages[names[0]])
+
+
+def check_build_context(path, builder):
+    """Every workspace member is copied into the build stage and let through the ignore file:
+    a crate added to the workspace but not to the image would only fail at `docker build`."""
+    import tomllib
+
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    copied = {args.split()[0].rstrip("/") for _, keyword, args in builder if keyword == "COPY"}
+    ignore_file = pathlib.Path(f"{path}.dockerignore")
+    allowed = set()
+    if ignore_file.exists():
+        allowed = {line[1:].strip().rstrip("/") for line in ignore_file.read_text().splitlines()
+                   if line.startswith("!")}
+    for member in members:
+        if member not in copied:
+            fail(path, f"workspace member {member}/ is not copied into the build stage")
+        if ignore_file.exists() and member not in allowed:
+            fail(str(ignore_file), f"workspace member {member}/ is not let through (add !{member}/)")
 
 
 def dockerfile_argv(path, stage):

@@ -16,16 +16,16 @@ for arg in "$@"; do
 done
 
 # What the demo runs, besides its own binaries: Debian's Prometheus (with its console
-# libraries) and Alertmanager, and python3. scripts/install-deps.sh installs them (with the
-# rest of what the tests need) as root; otherwise say what to install and stop.
+# libraries) and Alertmanager, and python3. scripts/install-deps.sh --demo installs them as
+# root; otherwise say what to install and stop.
 missing=()
 for command in prometheus prometheus-alertmanager python3 cargo; do
   command -v "$command" >/dev/null 2>&1 || missing+=("$command")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && [[ " ${missing[*]} " != *" cargo "* ]]; then
-    echo "-- installing what the demo needs (missing: ${missing[*]}) with scripts/install-deps.sh"
-    scripts/install-deps.sh
+    echo "-- installing what the demo needs (missing: ${missing[*]}) with scripts/install-deps.sh --demo"
+    scripts/install-deps.sh --demo
   else
     echo "demo: missing ${missing[*]}" >&2
     echo "install: sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager python3" >&2

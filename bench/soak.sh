@@ -62,7 +62,8 @@ while [ "$elapsed" -lt "$duration" ]; do
   echo "$elapsed,$(( requests / 10 )),$failures,$p50,$(rss_kib "$exporter"),$cpu_percent" | tee -a "$csv" >&2
 done
 
-gnuplot <<PLOT
+gnuplot -e "csv='$csv'; png='$output/soak.png'; title='syseng_exporter soak: /probe across $instances simulated instances at $share of the peak ($peak requests/s)'" \
+  bench/soak.gnuplot
 set terminal pngcairo size 1000,520 font "sans,10"
 set output "$output/soak.png"
 set datafile separator ","

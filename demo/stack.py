@@ -256,7 +256,7 @@ def free_port():
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def die_with_parent():
     # The kernel sends SIGTERM to the child when the demo's process dies, however it dies.
     # prctl is variadic: pass the signal as the unsigned long the kernel reads.
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM),
@@ -362,7 +362,7 @@ class Stack:
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, cwd=self.settings.work,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         self.processes.append(Process(name, popen, log))
         return popen
 

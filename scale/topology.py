@@ -32,26 +32,24 @@ it is killed outright) and are stopped by the PIDs remembered here (also written
 WORK/pids), never by name.
 """
 import argparse
-import ctypes
 import json
 import os
-import random
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "demo"))
 import rules as kit_rules  # noqa: E402
+# The demo's helpers for generated files, HTTP, ports and child processes.
+import stack  # noqa: E402
+from stack import die_with_parent, free_port, http, replace_exactly, replace_setting, tail  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parent.parent
 KIT = ROOT / "monitoring"
@@ -79,29 +77,12 @@ FAST_SEND_DEADLINE = "1s"
 FAST_LOOKBACK = "5s"
 
 
-class TopologyError(Exception):
-    """A process did not start, or a file could not be generated from the kit."""
+# A process did not start, or a file could not be generated from the kit: the demo's error,
+# so that what the shared helpers raise is caught here too.
+TopologyError = stack.StackError
 
 
 # --- generated files --------------------------------------------------------------------------
-
-def replace_exactly(text, old, new, count, what):
-    """Replaces `old` by `new` outside comments; it must occur exactly `count` times there."""
-    lines = text.splitlines(keepends=True)
-    found = sum(line.count(old) for line in lines if not line.lstrip().startswith("#"))
-    if found != count:
-        raise TopologyError(f"{what}: expected {count} occurrence(s) of {old!r}, found {found}; "
-                            "the kit changed, update scale/topology.py")
-    return "".join(line if line.lstrip().startswith("#") else line.replace(old, new)
-                   for line in lines)
-
-
-def replace_setting(text, key, value, what):
-    pattern = re.compile(rf"^(\s*{re.escape(key)}:\s*)\S+", re.M)
-    if len(pattern.findall(text)) != 1:
-        raise TopologyError(f"{what}: expected one `{key}:` line; the kit changed")
-    return pattern.sub(lambda m: m.group(1) + value, text)
-
 
 def render_shard(index, count):
     """The kit's own rendering of shard `index` of `count` (monitoring/prometheus/render-shard.sh)."""
@@ -184,51 +165,12 @@ def write_rules(work, fast):
 
 # --- HTTP -------------------------------------------------------------------------------------
 
-def http(method, url, body=None, timeout=5):
-    """(status, body text); connection failures raise OSError."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def get_json(url, timeout=10):
-    status, text = http("GET", url, timeout=timeout)
-    if status != 200:
-        raise TopologyError(f"GET {url}: HTTP {status}: {text[:300]}")
-    return json.loads(text)
-
-
-_handed_out = set()
-
-
-def free_port():
-    """A loopback port free now, below Linux's ephemeral range (32768 and up), where the
-    simulator's instances take their ports (they bind port 0)."""
-    while True:
-        port = random.randrange(20000, 32000)
-        if port in _handed_out:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
+    """As the demo's, with a longer timeout: the global store answers for thousands of series."""
+    return stack.get_json(url, timeout=timeout)
 
 
 # --- processes --------------------------------------------------------------------------------
-
-def _die_with_parent():
-    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the child when this program dies.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-
 
 @dataclass
 class Process:
@@ -236,13 +178,6 @@ class Process:
     argv: list
     popen: subprocess.Popen
     log: Path
-
-
-def tail(path, lines=20):
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def alive(pid):
@@ -358,7 +293,7 @@ class Topology:
         with open(log, "ab") as out:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, cwd=self.settings.work,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         self.processes[name] = Process(name, argv, popen, log)
         self.write_pids()
         return popen

@@ -10,30 +10,7 @@ duration=${1:-10}
 source bench/lib.sh
 require wrk nginx
 cargo build --release --locked --bin syseng_exporter >&2
-upstream_port=$(free_port)
-
-# A fast static upstream: nginx serving the SERVICE.md sample, as the peers were measured.
-mkdir -p "$work/html" "$work/logs"
-chmod 755 "$work" "$work/html"   # nginx workers run unprivileged
-cp exporter/testdata/sample.json "$work/html/stats"
-chmod 644 "$work/html/stats"
-cat > "$work/nginx.conf" <<CONF
-daemon off;
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/logs/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  default_type application/json;
-  server { listen 127.0.0.1:$upstream_port; root $work/html; }
-}
-CONF
-nginx -p "$work" -c "$work/nginx.conf" &
-pids+=($!)
-nginx_master=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$upstream_port/stats" >/dev/null && break; sleep 0.1; done
+start_nginx
 start_exporter --syseng.stats-uri="http://127.0.0.1:$upstream_port/stats" --log.level=warn
 
 # CPU ticks of several processes together.
@@ -42,7 +19,6 @@ total_cpu_ticks() {
   for pid in "$@"; do total=$(( total + $(cpu_ticks "$pid") )); done
   echo "$total"
 }
-nginx_pids() { echo "$nginx_master" $(pgrep -P "$nginx_master"); }
 ticks_per_second=$(getconf CLK_TCK)
 
 # run_wrk LABEL URL THREADS CONNECTIONS [HEADER] -> sets rps, requests, p50_ms, cpu_exporter, cpu_nginx

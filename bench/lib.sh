@@ -46,9 +46,10 @@ start_fleet() {
 }
 
 # start_exporter ARGS...: the exporter on a free port; sets exporter (PID) and exporter_port.
+# EXPORTER_BINARY picks another build (for a side-by-side run against an earlier version).
 start_exporter() {
   exporter_port=$(free_port)
-  target/release/syseng_exporter --web.listen-address="127.0.0.1:$exporter_port" "$@" \
+  "${EXPORTER_BINARY:-target/release/syseng_exporter}" --web.listen-address="127.0.0.1:$exporter_port" "$@" \
     2>>"$work/exporter.log" &
   exporter=$!
   pids+=("$exporter")
@@ -58,4 +59,47 @@ start_exporter() {
   done
   echo "the exporter did not start: $(cat "$work/exporter.log")" >&2
   exit 1
+}
+
+# start_nginx: nginx serving the SERVICE.md sample at /stats, a fast static upstream (the peers
+# were measured against it); sets upstream_port and nginx_master.
+start_nginx() {
+  upstream_port=$(free_port)
+  mkdir -p "$work/html" "$work/logs"
+  chmod 755 "$work" "$work/html"   # nginx workers run unprivileged
+  cp exporter/testdata/sample.json "$work/html/stats"
+  chmod 644 "$work/html/stats"
+  cat > "$work/nginx.conf" <<CONF
+daemon off;
+worker_processes ${NGINX_WORKERS:-auto};
+pid $work/nginx.pid;
+error_log $work/logs/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 600s;
+  default_type application/json;
+  server { listen 127.0.0.1:$upstream_port; root $work/html; }
+}
+CONF
+  nginx -p "$work" -c "$work/nginx.conf" &
+  nginx_master=$!
+  pids+=("$nginx_master")
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$upstream_port/stats" >/dev/null && return; sleep 0.1; done
+  echo "nginx did not start: $(cat "$work/logs/error.log")" >&2
+  exit 1
+}
+nginx_pids() { echo "$nginx_master" $(pgrep -P "$nginx_master"); }
+
+# CPU time in nanoseconds of every thread of the given processes (schedstat: exact, where
+# clock ticks are 10 ms).
+cpu_ns() {
+  local total=0 pid task
+  for pid in "$@"; do
+    for task in /proc/"$pid"/task/*/schedstat; do
+      [ -r "$task" ] && total=$(( total + $(cut -d' ' -f1 "$task") ))
+    done
+  done
+  echo "$total"
 }

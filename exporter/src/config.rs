@@ -52,6 +52,12 @@ pub struct Flags {
     #[arg(long = "syseng.timeout", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    /// How long an unused keep-alive connection to a target stays open (Prometheus duration).
+    /// Longer than the scrape interval keeps one connection per target; each costs a file
+    /// descriptor and a few hundred bytes.
+    #[arg(long = "syseng.idle-connection-timeout", default_value = "90s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Duration,
+
     /// Most scrapes served at once; more get HTTP 503.
     #[arg(long = "web.max-requests", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests: u32,
@@ -101,6 +107,7 @@ pub struct Config {
     pub telemetry_path: String,
     pub stats_uri: Option<Uri>,
     pub timeout: Duration,
+    pub idle_connection_timeout: Duration,
     pub max_requests: usize,
     pub target_policy: TargetPolicy,
     pub max_probes_per_target: usize,
@@ -143,6 +150,7 @@ impl Flags {
             telemetry_path: self.telemetry_path.clone(),
             stats_uri,
             timeout: self.timeout,
+            idle_connection_timeout: self.idle_connection_timeout,
             max_requests: self.max_requests as usize,
             target_policy: TargetPolicy::parse(&self.allowed_targets)
                 .map_err(|error| format!("--probe.allowed-targets: {error}"))?,
@@ -193,45 +201,142 @@ pub fn parse_listen_address(text: &str) -> Result<Vec<SocketAddr>, String> {
     Ok(addresses)
 }
 
-/// An absolute `http` or `https` URI with a host.
+/// An absolute `http` or `https` URI with a host, in canonical form: scheme and host in lower
+/// case, IP addresses as `IpAddr` writes them, the port as a number of 1 to 65535 (left out
+/// when it is the scheme's default), so one target has one spelling wherever it is remembered.
 pub fn parse_http_uri(text: &str) -> Result<Uri, String> {
+    if text.len() > MAX_TARGET_LENGTH {
+        return Err(format!("longer than {MAX_TARGET_LENGTH} bytes"));
+    }
     let uri: Uri = text
         .parse()
         .map_err(|error| format!("not a URI ({error})"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
+    let scheme = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("http") => "http",
+        Some("https") => "https",
         _ => return Err("scheme must be http or https".into()),
-    }
-    let authority = uri.authority().ok_or("the URI has no host")?;
-    if authority.as_str().contains('@') {
+    };
+    let authority = uri.authority().ok_or("the URI has no host")?.as_str();
+    if authority.contains('@') {
         return Err("credentials in the URI are not supported".into());
     }
-    if authority.host().is_empty() {
-        return Err("the URI has no host".into());
+    let (host, port) = split_authority(authority)?;
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let authority = match port {
+        Some(port) if port != default_port => format!("{host}:{port}"),
+        _ => host,
+    };
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{scheme}://{authority}{path}")
+        .parse()
+        .map_err(|error| format!("not a URI ({error})"))
+}
+
+/// Longest target accepted, as given: DNS names end at 253 bytes, and a bound keeps every
+/// structure that remembers targets bounded in bytes.
+pub const MAX_TARGET_LENGTH: usize = 512;
+
+/// `host[:port]` into the canonical host and the port, refusing ports that are not plain
+/// decimal numbers of 1 to 65535 (no sign, no leading zero).
+fn split_authority(authority: &str) -> Result<(String, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (address, after) = rest.split_once(']').ok_or("unclosed [ in the host")?;
+        let address: std::net::Ipv6Addr = address
+            .parse()
+            .map_err(|_| format!("[{address}] is not an IPv6 address"))?;
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or("junk after the IPv6 address")?,
+            ),
+        };
+        (format!("[{address}]"), port)
+    } else {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if host.is_empty() {
+            return Err("the URI has no host".into());
+        }
+        let host = match host.parse::<std::net::Ipv4Addr>() {
+            Ok(address) => address.to_string(),
+            Err(_) => {
+                // A trailing dot (a fully qualified name) is the only empty label allowed.
+                let labels = host.strip_suffix('.').unwrap_or(host);
+                let valid = labels.len() <= 253
+                    && labels.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    });
+                if !valid {
+                    return Err(format!("{host:?} is not a host name or IP address"));
+                }
+                host.to_ascii_lowercase()
+            }
+        };
+        (host, port)
+    };
+    let port = match port {
+        None => None,
+        Some(port) => Some(parse_port(port).ok_or_else(|| {
+            format!("port {port:?} is not a number from 1 to 65535 without leading zeros")
+        })?),
+    };
+    Ok((host, port))
+}
+
+fn parse_port(text: &str) -> Option<u16> {
+    let digits_only =
+        !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only || text.starts_with('0') {
+        return None;
     }
-    Ok(uri)
+    text.parse::<u16>().ok()
 }
 
 /// The `/stats` URI for a `/probe` target: `host:port` (http and `/stats` implied) or a
-/// full `http(s)://` URL taken as it is.
+/// full `http(s)://` URL taken as it is, both in canonical form.
 pub fn probe_target_uri(target: &str) -> Result<Uri, String> {
     if target.is_empty() {
         return Err("target is empty".into());
     }
+    if target.len() > MAX_TARGET_LENGTH {
+        return Err(format!(
+            "target is {} bytes long; at most {MAX_TARGET_LENGTH} are accepted",
+            target.len()
+        ));
+    }
+    let shown = || {
+        let mut shown: String = target.chars().take(80).collect();
+        if shown.len() < target.len() {
+            shown.push_str("...");
+        }
+        shown
+    };
     if target.contains("://") {
-        return parse_http_uri(target);
+        return parse_http_uri(target).map_err(|error| format!("target {:?}: {error}", shown()));
     }
     if target.contains(['/', '?', '#', '@']) || target.chars().any(char::is_whitespace) {
         return Err(format!(
-            "target {target:?} is neither host:port nor an http(s):// URL"
+            "target {:?} is neither host:port nor an http(s):// URL",
+            shown()
         ));
     }
-    let uri = parse_http_uri(&format!("http://{target}/stats"))
-        .map_err(|error| format!("target {target:?}: {error}"))?;
-    match uri.port_u16() {
-        Some(port) if port > 0 => Ok(uri),
-        _ => Err(format!("target {target:?} needs a port, like host:8080")),
+    let has_port = match target.strip_prefix('[') {
+        Some(rest) => rest.contains("]:"),
+        None => target.contains(':'),
+    };
+    if !has_port {
+        return Err(format!("target {:?} needs a port, like host:8080", shown()));
     }
+    parse_http_uri(&format!("http://{target}/stats"))
+        .map_err(|error| format!("target {:?}: {error}", shown()))
 }
 
 #[cfg(test)]
@@ -330,14 +435,40 @@ mod tests {
             Ok("http://127.0.0.1:8080/stats".into())
         );
         assert_eq!(uri("[::1]:8080"), Ok("http://[::1]:8080/stats".into()));
-        assert_eq!(
-            uri("svc.example:80"),
-            Ok("http://svc.example:80/stats".into())
-        );
+        assert_eq!(uri("svc.example:80"), Ok("http://svc.example/stats".into()));
         assert_eq!(
             uri("https://svc:8443/stats"),
             Ok("https://svc:8443/stats".into())
         );
+        // One target, one spelling.
+        assert_eq!(
+            uri("HTTP://Stats.Example:80/stats"),
+            Ok("http://stats.example/stats".into())
+        );
+        assert_eq!(uri("[0:0::1]:8080"), Ok("http://[::1]:8080/stats".into()));
+        assert_eq!(uri("https://svc:443/stats"), Ok("https://svc/stats".into()));
+        let long_name = format!("{}:80", "a".repeat(MAX_TARGET_LENGTH));
+        let zero_padded = format!("127.0.0.1:{}1", "0".repeat(30_000));
+        for bad in [
+            "127.0.0.1:-1",
+            "127.0.0.1:+80",
+            "127.0.0.1:080",
+            "127.0.0.1:65536",
+            "127.0.0.1:1e3",
+            "127.0.0.1: 80",
+            "http://127.0.0.1:-1/stats",
+            "http://127.0.0.1:00080/stats",
+            "http://127.0.0.1:/stats",
+            "[::1]",
+            "[::1]x:80",
+            "[zz]:80",
+            "a..b:80",
+            long_name.as_str(),
+            zero_padded.as_str(),
+        ] {
+            let error = probe_target_uri(bad).unwrap_err();
+            assert!(error.len() < 300, "{error}");
+        }
         for bad in [
             "",
             "host",

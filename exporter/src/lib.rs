@@ -10,8 +10,11 @@ pub mod config;
 pub mod convert;
 pub mod exposition;
 pub mod gzip;
+pub mod http1;
 pub mod journal;
+pub mod keepalive;
 pub mod landing;
+pub mod pool;
 pub mod process;
 pub mod server;
 pub mod stats;
@@ -32,11 +35,10 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::keepalive::{Activity, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, Tracked};
 use crate::server::{Shared, Worker};
 use crate::web::{WebConfig, WebSettings};
 
-/// A client that sends no complete request head in this time is disconnected.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not finish the TLS handshake in this time is disconnected.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,7 +59,9 @@ pub fn bind(addresses: &[SocketAddr]) -> io::Result<TcpListener> {
 /// (bounded by the scrape timeout) and returns.
 ///
 /// One single-threaded runtime per core, all accepting on the same socket: on small machines
-/// this beats a work-stealing runtime, and each thread keeps its own upstream connections.
+/// this beats a work-stealing runtime. A request is served start to end by the runtime that
+/// accepted its connection, upstream exchange included (see [`pool`]), so no runtime depends
+/// on another and each drains on its own.
 pub fn run(
     listener: TcpListener,
     config: Config,
@@ -93,6 +97,7 @@ pub fn run(
                 shutdown.await;
                 let _ = stop_sender.send(true);
             });
+            tokio::spawn(close_expired_connections(Arc::clone(&shared)));
             serve_worker(listener, shared, stop_receiver, drain_timeout).await
         })
     };
@@ -103,6 +108,22 @@ pub fn run(
         }
     }
     main_worker
+}
+
+/// Closes idle upstream connections once they pass the idle timeout, so targets that are no
+/// longer probed (a shrunk fleet, a moved pod) do not keep sockets open.
+async fn close_expired_connections(shared: Arc<Shared>) {
+    let every = (shared.config.idle_connection_timeout / 4)
+        .clamp(Duration::from_millis(100), Duration::from_secs(15));
+    loop {
+        tokio::time::sleep(every).await;
+        for pool in shared.pools() {
+            let closed = pool.close_expired();
+            if closed > 0 {
+                tracing::debug!(closed, "closed idle upstream connections");
+            }
+        }
+    }
 }
 
 fn run_worker(
@@ -126,8 +147,8 @@ async fn serve_worker(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let worker = Arc::new(Worker::new(shared));
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    // Request heads and idle connections are timed by keepalive::Activity instead.
+    http.timer(TokioTimer::new()).header_read_timeout(None);
     let graceful = GracefulShutdown::new();
     let no_web_settings = Arc::new(WebSettings::default());
     loop {
@@ -170,6 +191,12 @@ async fn serve_worker(
     Ok(())
 }
 
+type ResponseFuture = std::pin::Pin<
+    Box<
+        dyn Future<Output = Result<hyper::Response<server::Body>, std::convert::Infallible>> + Send,
+    >,
+>;
+
 /// Serves one accepted connection to its end, over TLS when the web settings say so.
 async fn serve_connection(
     stream: tokio::net::TcpStream,
@@ -179,37 +206,52 @@ async fn serve_connection(
     http: hyper::server::conn::http1::Builder,
     watcher: Watcher,
 ) {
+    let activity = Activity::new(HEADER_READ_TIMEOUT, IDLE_TIMEOUT);
     let tls = web.tls.clone();
-    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+    let requests = Arc::clone(&activity);
+    let answer = move |request: hyper::Request<hyper::body::Incoming>| {
         let worker = Arc::clone(&worker);
         let web = Arc::clone(&web);
-        async move {
+        let guard = requests.begin_request();
+        Box::pin(async move {
+            let _guard = guard;
             let (parts, _body) = request.into_parts();
             server::handle(&worker, &parts, &web).await
-        }
-    });
-    let served = match tls {
-        None => {
-            watcher
-                .watch(http.serve_connection(TokioIo::new(stream), service))
-                .await
-        }
+        }) as ResponseFuture
+    };
+    match tls {
+        None => serve_stream(stream, peer, &activity, &http, answer, watcher).await,
         Some(acceptor) => {
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
+                    serve_stream(stream, peer, &activity, &http, answer, watcher).await
                 }
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on a plain or TLS stream until the client leaves, the drain ends it or its
+/// watchdog finds it idle (or stuck in a request head) for too long.
+async fn serve_stream<S, F>(
+    stream: S,
+    peer: SocketAddr,
+    activity: &Arc<Activity>,
+    http: &hyper::server::conn::http1::Builder,
+    answer: F,
+    watcher: Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> ResponseFuture + Send + 'static,
+{
+    let io = TokioIo::new(Tracked::new(stream, Arc::clone(activity)));
+    let served = tokio::select! {
+        served = watcher.watch(http.serve_connection(io, service_fn(answer))) => served,
+        expired = activity.watchdog() => {
+            tracing::debug!(%peer, ?expired, "closing the connection");
+            return;
         }
     };
     if let Err(error) = served {

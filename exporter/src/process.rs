@@ -134,6 +134,21 @@ fn parse_start_ticks(text: &str) -> Option<f64> {
     after_name.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// Raises the soft limit on open files to the hard limit, as Go programs do at start: a
+/// multi-target exporter keeps one connection per target, and the common soft limit of 1024
+/// would cap a fleet at about that size. Returns the limit in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            return getrlimit(Resource::Nofile).current;
+        }
+    }
+    limit.current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ use crate::exposition::{Format, MetricFamily, encode, finish};
 use crate::gzip;
 use crate::journal::ScrapeJournal;
 use crate::landing;
+use crate::pool::ConnectionPool;
 use crate::process::ProcessInfo;
 use crate::targets::ProbesPerTarget;
 use crate::telemetry::ExporterMetrics;
@@ -44,18 +45,29 @@ pub struct Shared {
     process: ProcessInfo,
     scrapes_in_flight: AtomicUsize,
     probes_per_target: ProbesPerTarget,
-    /// One pool of connections to /probe targets for all worker threads: a fleet has
-    /// thousands of targets, each probed now and then, and an idle connection costs about
-    /// 30 KiB, so one per target rather than one per target and thread.
-    probe_client: StatsClient,
+    /// Idle connections to /probe targets, for all worker threads: a fleet has thousands of
+    /// targets, each probed now and then, so one connection per target, not per thread.
+    probe_pool: Arc<ConnectionPool>,
+    /// Idle connections to the default target, which may be scraped by many at once.
+    default_pool: Arc<ConnectionPool>,
     default_target: Option<String>,
 }
 
 impl Shared {
     pub fn new(config: Config, web: Option<WebConfig>) -> Self {
+        let idle_timeout = config.idle_connection_timeout;
         Self {
             probes_per_target: ProbesPerTarget::new(config.max_probes_per_target),
-            probe_client: StatsClient::new(config.max_probes_per_target),
+            probe_pool: Arc::new(ConnectionPool::new(
+                idle_timeout,
+                config.max_probes_per_target,
+                max_idle_probe_connections(),
+            )),
+            default_pool: Arc::new(ConnectionPool::new(
+                idle_timeout,
+                config.max_requests,
+                config.max_requests,
+            )),
             web,
             default_target: config.stats_uri.as_ref().map(Uri::to_string),
             config,
@@ -64,6 +76,11 @@ impl Shared {
             process: ProcessInfo::read(),
             scrapes_in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// Every pool of idle upstream connections.
+    pub fn pools(&self) -> [&ConnectionPool; 2] {
+        [&self.probe_pool, &self.default_pool]
     }
 
     fn try_start_scrape(&self) -> Option<ScrapeSlot<'_>> {
@@ -82,18 +99,29 @@ impl Drop for ScrapeSlot<'_> {
     }
 }
 
-/// One worker thread's view: the shared state plus its own keep-alive client for the default
-/// target, whose connections belong to that thread's runtime: the sidecar's one upstream is
-/// scraped hard, and a connection used by its own thread needs no cross-thread wake-ups.
+/// Idle /probe connections kept at most: half the file descriptors the process may open, so
+/// the pool can never starve the listener of descriptors for new scrapes.
+fn max_idle_probe_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(65_536);
+    (limit / 2).clamp(16, 1 << 20) as usize
+}
+
+/// One worker thread's view: the shared state plus its own clients. Plain-http connections
+/// come from the shared pools; the TLS client of each `StatsClient` runs its connections as
+/// tasks on this thread's runtime, so it is this thread's alone.
 pub struct Worker {
     pub shared: Arc<Shared>,
-    client: StatsClient,
+    default_client: StatsClient,
+    probe_client: StatsClient,
 }
 
 impl Worker {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self {
-            client: StatsClient::new(shared.config.max_requests),
+            default_client: StatsClient::new(Arc::clone(&shared.default_pool)),
+            probe_client: StatsClient::new(Arc::clone(&shared.probe_pool)),
             shared,
         }
     }
@@ -158,7 +186,7 @@ async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
         return overloaded(shared);
     };
     let mut families = match &shared.config.stats_uri {
-        Some(uri) => scrape(shared, &worker.client, uri, request).await,
+        Some(uri) => scrape(shared, &worker.default_client, uri, request).await,
         None => Vec::new(),
     };
     families.extend(shared.metrics.families());
@@ -189,7 +217,7 @@ async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
     let Some(_slot) = shared.try_start_scrape() else {
         return overloaded(shared);
     };
-    let families = scrape(shared, &shared.probe_client, &target, request).await;
+    let families = scrape(shared, &worker.probe_client, &target, request).await;
     exposition_response(&families, request)
 }
 

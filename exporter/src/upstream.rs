@@ -1,8 +1,10 @@
-//! Fetching a target's `/stats`: keep-alive client, deadline, body limit, and the reason a
-//! scrape failed.
+//! Fetching a target's `/stats`: keep-alive connections, deadline, body limit, and the reason
+//! a scrape failed.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,8 +13,13 @@ use hyper::header::{ACCEPT, CONTENT_LENGTH, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use socket2::{SockRef, TcpKeepalive};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
+use crate::http1::{self, ChunkError, ChunkedDecoder, Decoded, Framing};
+use crate::pool::ConnectionPool;
 use crate::stats::{DecodeError, StatsDocument, decode_stats};
 
 /// Largest `/stats` body accepted. The real document is a few hundred bytes.
@@ -81,14 +88,22 @@ impl From<DecodeError> for ScrapeError {
     }
 }
 
-type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
-/// Keep-alive clients for `http` and, built on first use, `https` targets: the TLS stack and
-/// its root store cost about a megabyte that sidecars reading plain `http` never need.
+/// TCP keepalive on upstream connections: a target that vanished without a FIN or RST (a
+/// node gone, a partition) is noticed within about a minute instead of never.
+const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+
+/// Fetches `/stats` documents: `http` over the shared [`ConnectionPool`] with the exchange
+/// done inline by the calling future, `https` with a TLS client built on first use (the TLS
+/// stack and its roots cost about a megabyte that sidecars reading `http` never need).
+///
+/// One `StatsClient` serves one worker thread: the https client's connections run as tasks
+/// on the runtime that made them, so they must not be shared across runtimes.
 pub struct StatsClient {
-    max_idle_per_target: usize,
-    http: HttpClient,
+    pool: Arc<ConnectionPool>,
     https: OnceLock<Result<HttpsClient, String>>,
     user_agent: String,
 }
@@ -96,49 +111,60 @@ pub struct StatsClient {
 impl std::fmt::Debug for StatsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StatsClient")
-            .field("max_idle_per_target", &self.max_idle_per_target)
+            .field("pool", &self.pool)
             .field("https_ready", &self.https.get().is_some())
             .finish()
     }
 }
 
+/// How one exchange on one connection ended, when it did not produce a body.
+enum ExchangeError {
+    /// A reused connection the server had closed while it idled: nothing was answered, so
+    /// the request may be sent again on another connection.
+    Stale,
+    Failed(ScrapeError),
+}
+
+impl From<ScrapeError> for ExchangeError {
+    fn from(error: ScrapeError) -> Self {
+        ExchangeError::Failed(error)
+    }
+}
+
 impl StatsClient {
-    /// `max_idle_per_target` should be the most scrapes that can run at once: fewer idle
-    /// places than concurrent scrapes makes the pool close and reopen connections under load.
-    pub fn new(max_idle_per_target: usize) -> Self {
+    pub fn new(pool: Arc<ConnectionPool>) -> Self {
         Self {
-            max_idle_per_target,
-            http: Self::builder(max_idle_per_target).build(Self::connector()),
+            pool,
             https: OnceLock::new(),
             user_agent: format!("syseng_exporter/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 
-    fn builder(max_idle_per_target: usize) -> hyper_util::client::legacy::Builder {
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(max_idle_per_target);
-        builder
-    }
-
-    fn connector() -> HttpConnector {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(false);
-        connector
+    pub fn pool(&self) -> &ConnectionPool {
+        &self.pool
     }
 
     fn https_client(&self) -> Result<&HttpsClient, ScrapeError> {
         self.https
             .get_or_init(|| {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_keepalive(Some(TCP_KEEPALIVE_TIME));
+                connector.set_keepalive_interval(Some(TCP_KEEPALIVE_INTERVAL));
+                connector.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
+                connector.enforce_http(false);
                 let connector = hyper_rustls::HttpsConnectorBuilder::new()
                     .with_native_roots()
                     .map_err(|error| format!("no TLS root certificates: {error}"))?
                     .https_or_http()
                     .enable_http1()
-                    .wrap_connector(Self::connector());
-                Ok(Self::builder(self.max_idle_per_target).build(connector))
+                    .wrap_connector(connector);
+                let mut builder = Client::builder(TokioExecutor::new());
+                builder
+                    .pool_timer(TokioTimer::new())
+                    .pool_idle_timeout(self.pool.idle_timeout())
+                    .pool_max_idle_per_host(4);
+                Ok(builder.build(connector))
             })
             .as_ref()
             .map_err(|detail| ScrapeError::Connection(detail.clone()))
@@ -150,24 +176,66 @@ impl StatsClient {
         uri: &Uri,
         deadline: Duration,
     ) -> Result<StatsDocument, ScrapeError> {
-        match tokio::time::timeout(deadline, self.fetch_body(uri)).await {
+        let body = if uri.scheme_str() == Some("https") {
+            tokio::time::timeout(deadline, self.fetch_https(uri)).await
+        } else {
+            tokio::time::timeout(deadline, self.fetch_http(uri)).await
+        };
+        match body {
             Ok(body) => Ok(decode_stats(&body?)?),
             Err(_) => Err(ScrapeError::Timeout(deadline)),
         }
     }
 
-    async fn fetch_body(&self, uri: &Uri) -> Result<Bytes, ScrapeError> {
+    async fn fetch_http(&self, uri: &Uri) -> Result<Vec<u8>, ScrapeError> {
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let request = http1::request(authority, path, &self.user_agent);
+        // Idle connections first, newest first; one the server closed meanwhile answers
+        // nothing, and the next is tried.
+        while let Some(idle) = self.pool.checkout(authority) {
+            let Ok(mut stream) = TcpStream::from_std(idle) else {
+                continue;
+            };
+            match exchange(&mut stream, &request, true).await {
+                Ok((body, reusable)) => {
+                    self.keep(authority, stream, reusable);
+                    return Ok(body);
+                }
+                Err(ExchangeError::Stale) => continue,
+                Err(ExchangeError::Failed(error)) => return Err(error),
+            }
+        }
+        let mut stream = connect(uri).await?;
+        match exchange(&mut stream, &request, false).await {
+            Ok((body, reusable)) => {
+                self.keep(authority, stream, reusable);
+                Ok(body)
+            }
+            Err(ExchangeError::Stale) => Err(ScrapeError::Connection(
+                "the connection closed before an answer".into(),
+            )),
+            Err(ExchangeError::Failed(error)) => Err(error),
+        }
+    }
+
+    fn keep(&self, authority: &str, stream: TcpStream, reusable: bool) {
+        if reusable && let Ok(stream) = stream.into_std() {
+            self.pool.checkin(authority, stream);
+        }
+    }
+
+    async fn fetch_https(&self, uri: &Uri) -> Result<Vec<u8>, ScrapeError> {
         let request = Request::get(uri.clone())
             .header(ACCEPT, "application/json")
             .header(USER_AGENT, &self.user_agent)
             .body(Empty::new())
             .map_err(|error| ScrapeError::Connection(error.to_string()))?;
-        let response = if uri.scheme_str() == Some("https") {
-            self.https_client()?.request(request).await
-        } else {
-            self.http.request(request).await
-        }
-        .map_err(|error| ScrapeError::Connection(error_chain(&error)))?;
+        let response = self
+            .https_client()?
+            .request(request)
+            .await
+            .map_err(|error| ScrapeError::Connection(error_chain(&error)))?;
 
         if response.status() != StatusCode::OK {
             return Err(ScrapeError::HttpStatus(response.status().as_u16()));
@@ -184,11 +252,184 @@ impl StatsClient {
             .collect()
             .await
         {
-            Ok(collected) => Ok(collected.to_bytes()),
+            Ok(collected) => Ok(collected.to_bytes().to_vec()),
             Err(error) if error.is::<LengthLimitError>() => Err(ScrapeError::BodyTooLarge),
             Err(error) => Err(ScrapeError::Connection(error_chain(error.as_ref()))),
         }
     }
+}
+
+/// Opens a connection to the URI's host, trying each address it resolves to.
+async fn connect(uri: &Uri) -> Result<TcpStream, ScrapeError> {
+    let host = uri.host().unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(address) => vec![SocketAddr::new(address, port)],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|error| ScrapeError::Connection(format!("resolving {host}: {error}")))?
+            .collect(),
+    };
+    let mut last_error = None;
+    for address in &addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                let keepalive = TcpKeepalive::new()
+                    .with_time(TCP_KEEPALIVE_TIME)
+                    .with_interval(TCP_KEEPALIVE_INTERVAL)
+                    .with_retries(TCP_KEEPALIVE_RETRIES);
+                let _ = SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+                return Ok(stream);
+            }
+            Err(error) => last_error = Some((address, error)),
+        }
+    }
+    Err(ScrapeError::Connection(match last_error {
+        Some((address, error)) => format!("connecting to {address}: {error}"),
+        None => format!("{host} resolves to no address"),
+    }))
+}
+
+/// Sends `request` and reads one whole response: its body, and whether the connection can
+/// carry another request.
+async fn exchange(
+    stream: &mut TcpStream,
+    request: &[u8],
+    reused: bool,
+) -> Result<(Vec<u8>, bool), ExchangeError> {
+    let stale_or = |error: std::io::Error| {
+        if reused {
+            ExchangeError::Stale
+        } else {
+            ExchangeError::Failed(ScrapeError::Connection(format!(
+                "sending the request: {error}"
+            )))
+        }
+    };
+    stream.write_all(request).await.map_err(stale_or)?;
+
+    let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let head = loop {
+        match read_more(stream, &mut buffer, http1::MAX_HEAD_BYTES + READ_CHUNK).await {
+            Ok(0) if buffer.is_empty() && reused => return Err(ExchangeError::Stale),
+            Ok(0) => return Err(closed_early().into()),
+            Ok(_) => {}
+            Err(error)
+                if buffer.is_empty()
+                    && reused
+                    && matches!(
+                        error.kind(),
+                        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+                    ) =>
+            {
+                return Err(ExchangeError::Stale);
+            }
+            Err(error) => return Err(read_failed(error).into()),
+        }
+        match http1::parse_head(&buffer) {
+            Ok(Some(head)) => break head,
+            Ok(None) => continue,
+            Err(error) => return Err(ScrapeError::Connection(error.to_string()).into()),
+        }
+    };
+    if head.status != 200 {
+        return Err(ScrapeError::HttpStatus(head.status).into());
+    }
+    let start = head.length;
+    match head.framing {
+        Framing::Length(length) => {
+            if length > MAX_BODY_BYTES as u64 {
+                return Err(ScrapeError::BodyTooLarge.into());
+            }
+            let end = start + length as usize;
+            while buffer.len() < end {
+                if read_more(stream, &mut buffer, end)
+                    .await
+                    .map_err(read_failed)?
+                    == 0
+                {
+                    return Err(closed_early().into());
+                }
+            }
+            // Bytes past the body were not asked for: do not trust the connection again.
+            let reusable = head.reusable && buffer.len() == end;
+            buffer.truncate(end);
+            buffer.drain(..start);
+            Ok((buffer, reusable))
+        }
+        Framing::Chunked => {
+            let mut decoder = ChunkedDecoder::new(MAX_BODY_BYTES);
+            let mut body = Vec::with_capacity(buffer.len() - start);
+            let mut pending = buffer.split_off(start);
+            loop {
+                match decoder.feed(&pending, &mut body) {
+                    Ok(Decoded::Complete { consumed }) => {
+                        let reusable = head.reusable && consumed == pending.len();
+                        return Ok((body, reusable));
+                    }
+                    Ok(Decoded::NeedMore) => {}
+                    Err(ChunkError::TooLarge) => return Err(ScrapeError::BodyTooLarge.into()),
+                    Err(ChunkError::Malformed(detail)) => {
+                        return Err(ScrapeError::Connection(format!(
+                            "malformed chunked body: {detail}"
+                        ))
+                        .into());
+                    }
+                }
+                pending.clear();
+                if read_more(stream, &mut pending, READ_CHUNK)
+                    .await
+                    .map_err(read_failed)?
+                    == 0
+                {
+                    return Err(closed_early().into());
+                }
+            }
+        }
+        Framing::UntilClose => {
+            let limit = start + MAX_BODY_BYTES;
+            loop {
+                if buffer.len() > limit {
+                    return Err(ScrapeError::BodyTooLarge.into());
+                }
+                if read_more(stream, &mut buffer, limit + 1)
+                    .await
+                    .map_err(read_failed)?
+                    == 0
+                {
+                    buffer.drain(..start);
+                    return Ok((buffer, false));
+                }
+            }
+        }
+    }
+}
+
+/// Bytes asked of the socket per read: a whole `/stats` answer fits.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Reads once into `buffer`, never growing it past `limit` bytes.
+async fn read_more(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<usize> {
+    let room = limit.saturating_sub(buffer.len()).clamp(1, READ_CHUNK);
+    buffer.reserve(room);
+    let before = buffer.len();
+    let read = (&mut *stream).take(room as u64).read_buf(buffer).await?;
+    debug_assert_eq!(buffer.len(), before + read);
+    Ok(read)
+}
+
+fn closed_early() -> ScrapeError {
+    ScrapeError::Connection("the connection closed before the response ended".into())
+}
+
+fn read_failed(error: std::io::Error) -> ScrapeError {
+    ScrapeError::Connection(format!("reading the response: {error}"))
 }
 
 /// hyper's client errors say "client error (Connect)" at the top; the cause is underneath.

@@ -38,12 +38,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let open_files = syseng_exporter::process::raise_open_file_limit();
     tracing::info!(
         version = syseng_exporter::telemetry::VERSION,
         revision = syseng_exporter::telemetry::REVISION,
         address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         telemetry_path = %config.telemetry_path,
         stats_uri = %config.stats_uri.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        open_file_limit = open_files.unwrap_or(0),
         "listening"
     );
     match syseng_exporter::run(listener, config, web, shutdown_signal()) {

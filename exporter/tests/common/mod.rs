@@ -15,11 +15,13 @@ pub const SAMPLE: &str = include_str!("../../testdata/sample.json");
 /// Longest any single step of a test may wait before it counts as a failure.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running `syseng_exporter`, killed on drop if still running.
+/// A running `syseng_exporter`, killed on drop if still running. Its requests go over one
+/// keep-alive connection, as Prometheus's do.
 pub struct Exporter {
     child: Child,
     pub address: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    client: Mutex<Client>,
 }
 
 impl Exporter {
@@ -63,15 +65,21 @@ impl Exporter {
             child,
             address,
             logs,
+            client: Mutex::new(Client::new(address)),
         }
     }
 
     pub fn get(&self, path: &str) -> HttpResponse {
-        http_get(self.address, path, &[])
+        self.client.lock().unwrap().get(path, &[])
     }
 
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-        http_get(self.address, path, headers)
+        self.client.lock().unwrap().get(path, headers)
+    }
+
+    /// Connections the exporter's own client has opened so far.
+    pub fn connections_opened(&self) -> usize {
+        self.client.lock().unwrap().connections_opened
     }
 
     pub fn pid(&self) -> u32 {
@@ -157,6 +165,8 @@ pub struct Upstream {
     pub address: SocketAddr,
     behaviour: Arc<Mutex<Behaviour>>,
     pub connections: Arc<AtomicUsize>,
+    /// Connections open now: accepted and not yet closed by either side.
+    pub open_connections: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
     stopped: Arc<AtomicBool>,
 }
@@ -169,11 +179,13 @@ impl Upstream {
             address,
             behaviour: Arc::new(Mutex::new(behaviour)),
             connections: Arc::new(AtomicUsize::new(0)),
+            open_connections: Arc::new(AtomicUsize::new(0)),
             requests: Arc::new(AtomicUsize::new(0)),
             stopped: Arc::new(AtomicBool::new(false)),
         };
         let behaviour = Arc::clone(&upstream.behaviour);
         let connections = Arc::clone(&upstream.connections);
+        let open_connections = Arc::clone(&upstream.open_connections);
         let requests = Arc::clone(&upstream.requests);
         let stopped = Arc::clone(&upstream.stopped);
         thread::spawn(move || {
@@ -183,10 +195,15 @@ impl Upstream {
                 }
                 let Ok(stream) = stream else { continue };
                 connections.fetch_add(1, Ordering::SeqCst);
+                open_connections.fetch_add(1, Ordering::SeqCst);
                 let behaviour = Arc::clone(&behaviour);
                 let requests = Arc::clone(&requests);
                 let stopped = Arc::clone(&stopped);
-                thread::spawn(move || serve_connection(stream, &behaviour, &requests, &stopped));
+                let open_connections = Arc::clone(&open_connections);
+                thread::spawn(move || {
+                    serve_connection(stream, &behaviour, &requests, &stopped);
+                    open_connections.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         upstream
@@ -338,19 +355,99 @@ impl HttpResponse {
     }
 }
 
-/// One GET over a fresh connection (`Connection: close`), read to the end.
-pub fn http_get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-    let mut stream = TcpStream::connect_timeout(&address, STEP_TIMEOUT).expect("connect");
-    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+/// An HTTP/1.1 client that keeps its connection alive between requests, as a scraper does,
+/// and opens a new one only when the server has closed the old one.
+pub struct Client {
+    address: SocketAddr,
+    stream: Option<BufReader<TcpStream>>,
+    pub connections_opened: usize,
+}
+
+impl Client {
+    pub fn new(address: SocketAddr) -> Client {
+        Client {
+            address,
+            stream: None,
+            connections_opened: 0,
+        }
     }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).expect("send request");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
-    parse_response(&raw)
+
+    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", self.address);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        // A reused connection the server closed while it idled fails before any answer: try
+        // once more on a new one, as HTTP clients do for GET.
+        if self.stream.is_some() {
+            match self.exchange(request.as_bytes()) {
+                Ok(response) => return response,
+                Err(_) => self.stream = None,
+            }
+        }
+        self.exchange(request.as_bytes())
+            .unwrap_or_else(|error| panic!("GET {path} on a new connection: {error}"))
+    }
+
+    /// Whether the server has closed this client's connection (checked without sending).
+    pub fn is_closed_by_server(&mut self) -> bool {
+        let Some(reader) = self.stream.as_mut() else {
+            return true;
+        };
+        let stream = reader.get_ref();
+        stream.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let closed = match stream.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => error.kind() != std::io::ErrorKind::WouldBlock,
+        };
+        stream.set_nonblocking(false).unwrap();
+        closed
+    }
+
+    fn exchange(&mut self, request: &[u8]) -> std::io::Result<HttpResponse> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect_timeout(&self.address, STEP_TIMEOUT)?;
+            stream.set_read_timeout(Some(STEP_TIMEOUT))?;
+            self.connections_opened += 1;
+            self.stream = Some(BufReader::new(stream));
+        }
+        let reader = self.stream.as_mut().unwrap();
+        reader.get_mut().write_all(request)?;
+        let response = read_response(reader)?;
+        if response
+            .header("connection")
+            .is_some_and(|value| value.eq_ignore_ascii_case("close"))
+        {
+            self.stream = None;
+        }
+        Ok(response)
+    }
+}
+
+/// Reads one response framed by Content-Length (the exporter always sends one).
+fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<HttpResponse> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let before = head.len();
+        reader.read_until(b'\n', &mut head)?;
+        if head.len() == before {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            ));
+        }
+    }
+    let mut response = parse_response(&head);
+    let length: usize = response
+        .header("content-length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("response without Content-Length: {:?}", response.headers));
+    response.body = vec![0; length];
+    reader.read_exact(&mut response.body)?;
+    Ok(response)
 }
 
 fn parse_response(raw: &[u8]) -> HttpResponse {
@@ -374,6 +471,11 @@ fn parse_response(raw: &[u8]) -> HttpResponse {
         headers,
         body: raw[split + 4..].to_vec(),
     }
+}
+
+/// One GET on a connection of its own, as one more concurrent scraper would send it.
+pub fn http_get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    Client::new(address).get(path, headers)
 }
 
 /// Runs `promtool check metrics` on an exposition and panics with its findings if it objects.

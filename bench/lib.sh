@@ -30,7 +30,8 @@ start_fleet() {
   local instances=$1 admin_port attempt
   admin_port=$(free_port)
   for attempt in 1 2 3 4 5; do
-    first_port=$(( 20000 + RANDOM % 30000 ))
+    # Below Linux's ephemeral range (32768 and up), where outgoing connections take ports.
+    first_port=$(( 10000 + RANDOM % (32768 - 10000 - instances) ))
     target/release/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
       --admin.listen-address "127.0.0.1:$admin_port" --log.level warn 2>"$work/sim.log" &
     sim=$!

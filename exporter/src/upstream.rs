@@ -2,7 +2,7 @@
 //! a scrape failed.
 
 use std::fmt;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -194,10 +194,18 @@ impl StatsClient {
         // Idle connections first, newest first; one the server closed meanwhile answers
         // nothing, and the next is tried.
         while let Some(idle) = self.pool.checkout(authority) {
+            // Write the request before the socket joins this runtime's reactor: a socket just
+            // registered has no known readiness, and an async write would first wait a round
+            // of the event loop to learn that it is writable, which it nearly always is.
+            let written = match (&idle).write(&request) {
+                Ok(written) => written,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => 0,
+                Err(_) => continue,
+            };
             let Ok(mut stream) = TcpStream::from_std(idle) else {
                 continue;
             };
-            match exchange(&mut stream, &request, true).await {
+            match exchange(&mut stream, &request[written..], true).await {
                 Ok((body, reusable)) => {
                     self.keep(authority, stream, reusable);
                     return Ok(body);
@@ -308,7 +316,9 @@ async fn exchange(
             )))
         }
     };
-    stream.write_all(request).await.map_err(stale_or)?;
+    if !request.is_empty() {
+        stream.write_all(request).await.map_err(stale_or)?;
+    }
 
     let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let head = loop {

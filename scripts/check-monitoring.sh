@@ -11,8 +11,15 @@ trap 'rm -rf "$work" "$kit"/prometheus/.check-*.yml' EXIT
 
 step() { echo "-- $*"; }
 
-step "rules: promtool check rules"
-promtool check rules "$kit"/rules/*.yml
+step "mixin: the committed rules and dashboard equal a fresh render of monitoring/mixin/"
+"$kit"/mixin/render.sh "$work/rendered"
+for rendered in $(cd "$work/rendered" && find . -type f | sort); do
+  diff -u "$kit/$rendered" "$work/rendered/$rendered" \
+    || { echo "$kit/$rendered is stale: run $kit/mixin/render.sh" >&2; exit 1; }
+done
+
+step "rules: promtool check rules (one Prometheus, and the shard/global split)"
+promtool check rules "$kit"/rules/*.yml "$kit"/rules/shard/*.yml "$kit"/rules/global/*.yml
 
 step "rules: promtool test rules (every alert and recording rule)"
 promtool test rules "$kit"/tests/*_test.yml

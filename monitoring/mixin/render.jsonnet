@@ -34,5 +34,6 @@ function(mixin=import 'mixin.libsonnet')
     'rules/shard/recording.yml': yaml.rulesFile(generated(shardNote) + mixin.recordingHeader, sharded(recording, 'shard')),
     'rules/shard/alerts.yml': yaml.rulesFile(generated(shardNote) + mixin.alertsHeader, sharded(alerts, 'shard')),
     'rules/global/recording.yml': yaml.rulesFile(generated(globalNote) + mixin.recordingHeader, sharded(recording, 'global')),
+    'dashboards/syseng.json': std.manifestJsonEx(mixin.grafanaDashboards['syseng.json'], '  ') + '\n',
     'rules/global/alerts.yml': yaml.rulesFile(generated(globalNote) + mixin.alertsHeader, sharded(alerts, 'global')),
   }

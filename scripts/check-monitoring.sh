@@ -18,6 +18,20 @@ for rendered in $(cd "$work/rendered" && find . -type f | sort); do
     || { echo "$kit/$rendered is stale: run $kit/mixin/render.sh" >&2; exit 1; }
 done
 
+step "mixin: another deployment's _config (mixin/tests/override.jsonnet) renders valid rules"
+mkdir -p "$work/override/rules/shard" "$work/override/rules/global" "$work/override/dashboards"
+jsonnet -J "$kit/mixin" -S -m "$work/override" "$kit/mixin/tests/override.jsonnet" >/dev/null
+promtool check rules "$work"/override/rules/*.yml "$work"/override/rules/*/*.yml >/dev/null
+# In rules, not comments: the selectors, the SLO, the runbook location, the zone and shard labels.
+if grep -rnE 'job="syseng"|0\.995|99\.5%|github\.com/syseng|[(, ]zone[),=]|labels\.zone|[(, ]shard[),=]' \
+    "$work/override/rules" | grep -vE '^[^:]+:[0-9]+:\s*#'; then
+  echo "the override left the defaults above in the rendered rules" >&2; exit 1
+fi
+grep -q 'job="checkout",env="prod"' "$work/override/rules/alerts.yml" \
+  && grep -q '(1 - 0.999)' "$work/override/rules/alerts.yml" \
+  || { echo "the override's selector or SLO is missing from the rendered alerts" >&2; exit 1; }
+echo "   override: valid rules, none of the defaults left"
+
 step "rules: promtool check rules (one Prometheus, and the shard/global split)"
 promtool check rules "$kit"/rules/*.yml "$kit"/rules/shard/*.yml "$kit"/rules/global/*.yml
 
@@ -26,6 +40,8 @@ promtool test rules "$kit"/tests/*_test.yml
 
 step "rules: severity, annotations, runbook anchors, test coverage"
 python3 "$kit"/tools/check_kit.py rules "$kit"/rules/alerts.yml "$kit"/rules/recording.yml \
+  docs/operations.md "$kit"/tests/*_test.yml
+python3 "$kit"/tools/check_kit.py rules "$kit"/rules/global/alerts.yml "$kit"/rules/global/recording.yml \
   docs/operations.md "$kit"/tests/*_test.yml
 
 step "prometheus: promtool check config"
@@ -70,5 +86,9 @@ for severity in page ticket; do
 done
 got=$(route_of alertname=Unknown job=syseng)
 [ "$got" = ticket ] || { echo "an alert without severity routes to '$got', want ticket" >&2; exit 1; }
+got=$(route_of alertname=Watchdog severity=none)
+[ "$got" = deadmansswitch ] || { echo "the Watchdog heartbeat routes to '$got', want deadmansswitch" >&2; exit 1; }
+got=$(route_of alertname=SysengZoneVanished job=syseng severity=page zone=zone-a)
+[ "$got" = page ] || { echo "SysengZoneVanished routes to '$got', want page" >&2; exit 1; }
 
 echo "monitoring kit: all checks passed"

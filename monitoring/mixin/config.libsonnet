@@ -15,6 +15,7 @@
     // (1 - sloTarget); every burn-rate threshold is a multiple of it.
     sloTarget: 0.995,
     sloWindow: '30d',
+    sloWindowName: '30-day',  // sloWindow in words, for the alerts' text
     // Mean latency above which users wait noticeably (healthy: 25-60 ms).
     latencyTargetSeconds: 0.25,
 
@@ -35,8 +36,7 @@
     targetsVanishedRatio: 0.75,
 
     'for': {
-      burnCritical: '1m',
-      burnFast: '2m',
+      burnFast: '0m',
       burnSlow: '15m',
       latency: '10m',
       instanceLatency: '15m',

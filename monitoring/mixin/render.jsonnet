@@ -17,9 +17,9 @@ function(mixin=import 'mixin.libsonnet')
     then (if std.member(std.split(std.split(rule.record, ':')[0], '_'), 'instance') then 'shard' else 'global')
     else rule.placement;
   local only(groups, where) = [
-    group { rules: [rule for rule in group.rules if placement(rule) == where] }
+    group { rules: [rule for rule in group.rules if placement(rule) == where || placement(rule) == 'both'] }
     for group in groups
-    if std.length([rule for rule in group.rules if placement(rule) == where]) > 0
+    if std.length([rule for rule in group.rules if placement(rule) == where || placement(rule) == 'both']) > 0
   ];
   local single(groups) = [group for group in groups if !std.objectHasAll(group, 'shardedOnly')];
   local sharded(groups, where) = only(groups, where);

@@ -11,9 +11,11 @@ usage: check_kit.py dashboard DASHBOARD.json RULES_OUT.json
            static_configs, for a promtool built without Kubernetes discovery (Debian's): the
            rest of the config, relabelling included, is then still checked.
        check_kit.py rules ALERTS.yml RECORDING.yml OPERATIONS.md TEST.yml...
-           Checks that every alert has a severity of page or ticket, a summary, a description
-           and a runbook_url pointing at an existing heading of OPERATIONS.md; that every alert
-           has a firing and a non-firing unit test; and that every recording rule is tested.
+           Checks that every alert has a severity of page or ticket (none for the Watchdog
+           heartbeat), a summary, a description and an absolute runbook_url pointing at an
+           existing heading of OPERATIONS.md; that every alert has a firing and a non-firing
+           unit test (the always-firing heartbeat only a firing one); and that every recording
+           rule is tested.
 
 The rules files are parsed line by line: they are kept regular (two-space indentation, one key
 per line under `labels:` and `annotations:`) so that this needs no YAML library.
@@ -38,6 +40,9 @@ SUBSTITUTIONS = [
     ("${instance}", "10.0.0.1:8080"), ("$instance", "10.0.0.1:8080"),
 ]
 SEVERITIES = {"page", "ticket"}
+# The heartbeat: severity none (it reaches only the dead man's switch), and always firing, so it
+# has no test where it is silent.
+HEARTBEAT = "Watchdog"
 ANNOTATIONS = ("summary", "description", "runbook_url")
 
 
@@ -169,15 +174,17 @@ def check_rules(alerts_path, recording_path, docs_path, test_paths):
     doc_anchors = anchors(docs_path)
     for name, alert in alerts.items():
         severity = alert["labels"].get("severity")
-        if severity not in SEVERITIES:
-            errors.append(f"{name}: severity {severity!r}, want one of {sorted(SEVERITIES)}")
+        allowed = {"none"} if name == HEARTBEAT else SEVERITIES
+        if severity not in allowed:
+            errors.append(f"{name}: severity {severity!r}, want one of {sorted(allowed)}")
         for annotation in ANNOTATIONS:
             if not alert["annotations"].get(annotation):
                 errors.append(f"{name}: annotation {annotation} is missing")
+        # Absolute (a pager opens it from a phone), and a heading of the kit's runbooks.
         url = alert["annotations"].get("runbook_url", "")
         anchor = url.partition("#")[2]
-        if not url.startswith("docs/operations.md#") or anchor not in doc_anchors:
-            errors.append(f"{name}: runbook_url {url!r} is not a heading of {docs_path}")
+        if not re.match(r"https?://[^/]+/.*operations\.md#", url) or anchor not in doc_anchors:
+            errors.append(f"{name}: runbook_url {url!r} is not an absolute URL of a heading of {docs_path}")
         if anchor and anchor != name.lower():
             errors.append(f"{name}: runbook anchor {anchor!r}, want {name.lower()!r}")
 
@@ -196,7 +203,7 @@ def check_rules(alerts_path, recording_path, docs_path, test_paths):
     for name in alerts:
         if name not in firing:
             errors.append(f"{name}: no unit test where it fires")
-        if name not in silent:
+        if name not in silent and name != HEARTBEAT:
             errors.append(f"{name}: no unit test where it must not fire")
     for record in records:
         if not re.search(r"(?<![\w:])" + re.escape(record) + r"(?![\w:])", tested_exprs):

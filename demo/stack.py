@@ -51,6 +51,9 @@ KIT_RECEIVER_URL = "http://127.0.0.1:9095/"
 # The kit's heartbeat: always firing by design (it proves the alerting path works), so it is
 # left out of "which alerts fire" and reaches the receiver's /heartbeat, never /page.
 HEARTBEAT = "Watchdog"
+# Every Prometheus keeps the SLO window (30 days) plus a day, so the 30-day ratios cover what
+# they say even on a long-running demo (docs/operations.md#retention).
+RETENTION = "31d"
 
 # Fast mode (the drills, and `scripts/demo.sh --fast`): every duration in the rules divided by
 # RULES_SCALE (minutes become seconds), scrapes and evaluations every second, and
@@ -426,6 +429,7 @@ class Stack:
         self.spawn("prometheus", [
             "prometheus", f"--config.file={work / 'prometheus.yml'}",
             f"--storage.tsdb.path={work / 'prometheus-data'}",
+            f"--storage.tsdb.retention.time={RETENTION}",
             f"--web.listen-address={self.address(s.prometheus_port)}",
             f"--web.console.templates={CONSOLES}",
             f"--web.console.libraries={CONSOLE_LIBRARIES}",

@@ -336,7 +336,7 @@ class Topology:
         log("starting VictoriaMetrics (single-node)")
         vm_args = ["victoria-metrics", f"-storageDataPath={work / 'victoria-metrics-data'}",
                    f"-httpListenAddr=127.0.0.1:{self.ports['victoria-metrics']}",
-                   "-retentionPeriod=1d", "-loggerLevel=WARN"]
+                   f"-retentionPeriod={stack.RETENTION}", "-loggerLevel=WARN"]
         if s.fast:
             # Samples are visible to queries after 1 s instead of 30 s; no response cache, so a
             # query never answers from a result computed before the data arrived.
@@ -394,6 +394,7 @@ class Topology:
         self.spawn(name, [
             "prometheus", f"--config.file={work / f'{name}.yml'}",
             f"--storage.tsdb.path={work / f'{name}-data'}",
+            f"--storage.tsdb.retention.time={stack.RETENTION}",
             f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--log.level=warn"])
         if wait:
             self.wait_ready(name, f"{self.shard_url(index)}/-/ready")

@@ -30,7 +30,12 @@ fi
 grep -q 'job="checkout",env="prod"' "$work/override/rules/alerts.yml" \
   && grep -q '(1 - 0.999)' "$work/override/rules/alerts.yml" \
   || { echo "the override's selector or SLO is missing from the rendered alerts" >&2; exit 1; }
-echo "   override: valid rules, none of the defaults left"
+python3 "$kit"/tools/check_kit.py dashboard "$work/override/dashboards/syseng.json" "$work/override-queries.json" >/dev/null
+promtool check rules "$work/override-queries.json" >/dev/null
+if grep -nE '0\.995|99\.5%' "$work/override/dashboards/syseng.json"; then
+  echo "the override left the default SLO above in the rendered dashboard" >&2; exit 1
+fi
+echo "   override: valid rules and dashboard, none of the defaults left"
 
 step "rules: promtool check rules (one Prometheus, and the shard/global split)"
 promtool check rules "$kit"/rules/*.yml "$kit"/rules/shard/*.yml "$kit"/rules/global/*.yml

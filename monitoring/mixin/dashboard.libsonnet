@@ -2,9 +2,23 @@
 // model in dashboards/syseng-panels.json (plain Grafana JSON, no grafonnet offline); the
 // template variables are built here from _config, so that a 100,000-instance fleet can be
 // narrowed by zone and by shard before the instance list is read.
-local panels = import 'dashboards/syseng-panels.json';
+local model = import 'dashboards/syseng-panels.json';
 {
   local cfg = $._config,
+  // The panel model is written for the default SLO and latency target; every string of it
+  // gets the configured ones.
+  local replacements = [
+    ['(1 - 0.995)', '(1 - %s)' % cfg.sloTarget],
+    ['99.5%', (import 'lib/percent.libsonnet')(cfg.sloTarget)],
+    ['vector(0.25)', 'vector(%s)' % cfg.latencyTargetSeconds],
+  ],
+  local configured(value) =
+    if std.isString(value) then std.foldl(function(text, r) std.strReplace(text, r[0], r[1]), replacements, value)
+    else if std.isArray(value) then [configured(v) for v in value]
+    else if std.isObject(value) then { [k]: configured(value[k]) for k in std.objectFields(value) }
+    else if value == 0.995 then cfg.sloTarget  // the availability stat's threshold
+    else value,
+  local panels = configured(model),
   local variable(name, label, query, all=true) = {
     name: name,
     label: label,

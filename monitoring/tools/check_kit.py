@@ -113,6 +113,9 @@ def check_dashboard(path, rules_out):
                 errors.append(f"{where} {target.get('refId')}: unknown variable in {concrete!r}")
             rules.append({"record": f"dashboard:panel_{panel.get('id')}_{target.get('refId')}",
                           "expr": concrete})
+    for index, annotation in enumerate(dashboard.get("annotations", {}).get("list", [])):
+        if annotation.get("expr"):
+            rules.append({"record": f"dashboard:annotation_{index}", "expr": substitute(annotation["expr"])})
     for name, variable in variables.items():
         query = variable.get("query")
         query = query.get("query", "") if isinstance(query, dict) else query

@@ -77,6 +77,16 @@ def total(families, name, labels_contain=""):
     return sum(v for labels, v in families.get(name, {}).items() if labels_contain in labels)
 
 
+def by_label(families, name, label):
+    """{label value: value} of one family (summed over its other labels)."""
+    values = {}
+    for labels, value in families.get(name, {}).items():
+        match = re.search(label + r'="([^"]*)"', labels)
+        if match:
+            values[match.group(1)] = values.get(match.group(1), 0) + value
+    return values
+
+
 def counters(topology):
     """The counters measured over the window, per process."""
     result = {}
@@ -88,6 +98,8 @@ def counters(topology):
             or total(families, "prometheus_remote_storage_succeeded_samples_total"),
             "head_series": total(families, "prometheus_tsdb_head_series"),
             "rule_seconds": total(families, "prometheus_rule_group_last_duration_seconds"),
+            "rule_group_seconds": by_label(families, "prometheus_rule_group_last_duration_seconds",
+                                           "rule_group"),
         }
     families = scrape(f"{topology.vm}/metrics")
     result["victoria-metrics"] = {
@@ -98,6 +110,8 @@ def counters(topology):
     result["vmalert"] = {
         "iteration_seconds_sum": total(families, "vmalert_iteration_duration_seconds_sum"),
         "iterations": total(families, "vmalert_iteration_duration_seconds_count"),
+        "group_seconds_sum": by_label(families, "vmalert_iteration_duration_seconds_sum", "group"),
+        "group_iterations": by_label(families, "vmalert_iteration_duration_seconds_count", "group"),
     }
     return result
 
@@ -187,6 +201,15 @@ def measure(size, exporters, warmup, window, out):
             "vmalert_seconds_per_iteration":
                 ((counters1["vmalert"]["iteration_seconds_sum"]
                   - counters0["vmalert"]["iteration_seconds_sum"]) / iterations) if iterations else None,
+            # Per group: each shard's last evaluation, and vmalert's mean over the window.
+            "shard_rule_seconds_per_group": {s: counters1[s]["rule_group_seconds"] for s in shards},
+            "vmalert_seconds_per_group": {
+                group: (seconds - counters0["vmalert"]["group_seconds_sum"].get(group, 0))
+                / (counters1["vmalert"]["group_iterations"][group]
+                   - counters0["vmalert"]["group_iterations"].get(group, 0))
+                for group, seconds in counters1["vmalert"]["group_seconds_sum"].items()
+                if counters1["vmalert"]["group_iterations"].get(group, 0)
+                > counters0["vmalert"]["group_iterations"].get(group, 0)},
             "load_average": os.getloadavg(),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

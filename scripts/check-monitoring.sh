@@ -11,14 +11,42 @@ trap 'rm -rf "$work" "$kit"/prometheus/.check-*.yml' EXIT
 
 step() { echo "-- $*"; }
 
-step "rules: promtool check rules"
-promtool check rules "$kit"/rules/*.yml
+step "mixin: the committed rules and dashboard equal a fresh render of monitoring/mixin/"
+"$kit"/mixin/render.sh "$work/rendered"
+for rendered in $(cd "$work/rendered" && find . -type f | sort); do
+  diff -u "$kit/$rendered" "$work/rendered/$rendered" \
+    || { echo "$kit/$rendered is stale: run $kit/mixin/render.sh" >&2; exit 1; }
+done
+
+step "mixin: another deployment's _config (mixin/tests/override.jsonnet) renders valid rules"
+mkdir -p "$work/override/rules/shard" "$work/override/rules/global" "$work/override/dashboards"
+jsonnet -J "$kit/mixin" -S -m "$work/override" "$kit/mixin/tests/override.jsonnet" >/dev/null
+promtool check rules "$work"/override/rules/*.yml "$work"/override/rules/*/*.yml >/dev/null
+# In rules, not comments: the selectors, the SLO, the runbook location, the zone and shard labels.
+if grep -rnE 'job="syseng"|0\.995|99\.5%|github\.com/syseng|[(, ]zone[),=]|labels\.zone|[(, ]shard[),=]' \
+    "$work/override/rules" | grep -vE '^[^:]+:[0-9]+:\s*#'; then
+  echo "the override left the defaults above in the rendered rules" >&2; exit 1
+fi
+grep -q 'job="checkout",env="prod"' "$work/override/rules/alerts.yml" \
+  && grep -q '(1 - 0.999)' "$work/override/rules/alerts.yml" \
+  || { echo "the override's selector or SLO is missing from the rendered alerts" >&2; exit 1; }
+python3 "$kit"/tools/check_kit.py dashboard "$work/override/dashboards/syseng.json" "$work/override-queries.json" >/dev/null
+promtool check rules "$work/override-queries.json" >/dev/null
+if grep -nE '0\.995|99\.5%' "$work/override/dashboards/syseng.json"; then
+  echo "the override left the default SLO above in the rendered dashboard" >&2; exit 1
+fi
+echo "   override: valid rules and dashboard, none of the defaults left"
+
+step "rules: promtool check rules (one Prometheus, and the shard/global split)"
+promtool check rules "$kit"/rules/*.yml "$kit"/rules/shard/*.yml "$kit"/rules/global/*.yml
 
 step "rules: promtool test rules (every alert and recording rule)"
 promtool test rules "$kit"/tests/*_test.yml
 
 step "rules: severity, annotations, runbook anchors, test coverage"
 python3 "$kit"/tools/check_kit.py rules "$kit"/rules/alerts.yml "$kit"/rules/recording.yml \
+  docs/operations.md "$kit"/tests/*_test.yml
+python3 "$kit"/tools/check_kit.py rules "$kit"/rules/global/alerts.yml "$kit"/rules/global/recording.yml \
   docs/operations.md "$kit"/tests/*_test.yml
 
 step "prometheus: promtool check config"
@@ -63,5 +91,9 @@ for severity in page ticket; do
 done
 got=$(route_of alertname=Unknown job=syseng)
 [ "$got" = ticket ] || { echo "an alert without severity routes to '$got', want ticket" >&2; exit 1; }
+got=$(route_of alertname=Watchdog severity=none)
+[ "$got" = deadmansswitch ] || { echo "the Watchdog heartbeat routes to '$got', want deadmansswitch" >&2; exit 1; }
+got=$(route_of alertname=SysengZoneVanished job=syseng severity=page zone=zone-a)
+[ "$got" = page ] || { echo "SysengZoneVanished routes to '$got', want page" >&2; exit 1; }
 
 echo "monitoring kit: all checks passed"

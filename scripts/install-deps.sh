@@ -51,6 +51,10 @@ if ! $demo_only; then
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
   command -v vmalert >/dev/null 2>&1 || missing+=(victoria-metrics)
   # --- end of scale-out topology ----------------------------------------------------------------
+  # --- monitoring mixin (scripts/check-monitoring.sh) ------------------------------------------
+  # Debian's jsonnet (0.18) renders monitoring/mixin/ into the kit's rules and dashboard.
+  command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)
+  # --- end of monitoring mixin -----------------------------------------------------------------
   # cargo-fuzz runs the fuzz targets (scripts/fuzz.sh); it builds from crates.io.
   if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "installing cargo-fuzz"

@@ -157,6 +157,16 @@ fi
 if [ -e "$root/usr/bin/cargo" ] || [ -e "$root/root/.cargo" ]; then die "the cached root is not pristine"; fi
 
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The local CA certificates of this machine's network (a TLS-inspecting egress, say) and pip's
+# setting that points at them, which the machine needs to reach PyPI and crates.io as this one
+# does: Debian's ca-certificates adds them when install-deps.sh installs it. They belong to the
+# network, not to the project, and a machine on it would have them.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  echo "== fresh machine: with this network's local CA certificates: $(cd /usr/local/share/ca-certificates && echo *.crt)"
+fi
+[ ! -f /etc/pip.conf ] || cp /etc/pip.conf "$root/etc/pip.conf"
 mount -t proc proc "$root/proc"; mounts+=("$root/proc")
 bind /sys "$root/sys"
 bind /dev "$root/dev"

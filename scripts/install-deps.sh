@@ -102,7 +102,7 @@ fi
 apt_command="apt-get install --no-install-recommends ${packages[*]:-}"
 if [ "$(id -u)" -ne 0 ] && { [ ${#packages[@]} -gt 0 ] || [ -n "$rust_problem" ]; }; then
   {
-    echo "install-deps: missing what $($demo_only && echo the demo || echo the tests) need:"
+    echo "install-deps: missing what $($demo_only && echo 'the demo needs' || echo 'the tests need'):"
     [ ${#packages[@]} -eq 0 ] || echo "  Debian packages: ${packages[*]}
     install them with: sudo $apt_command"
     [ -z "$rust_problem" ] || echo "  $rust_problem"

@@ -124,12 +124,11 @@ def held_by(port):
             exe = os.readlink(proc / "exe")
         except OSError:  # gone, or another user's
             continue
-        text = f" by PID {proc.name} ({command})"
         if exe == f"/usr/bin/{command}" and command in DEBIAN_SERVICES:
             service = DEBIAN_SERVICES[command]
-            text += (f", Debian's {service} service: stop it with "
-                     f"`sudo systemctl disable --now {service}`")
-        return text
+            return (f" by PID {proc.name} ({exe}, Debian's: if it is the {service} service, stop "
+                    f"it with `sudo systemctl disable --now {service}`)")
+        return f" by PID {proc.name} ({command})"
     services = [s for s in DEBIAN_SERVICES.values()
                 if Path(f"/lib/systemd/system/{s}.service").exists()]
     hint = f"`sudo ss -ltnp 'sport = :{port}'` names the process"

@@ -16,7 +16,7 @@ for binary in "$exporter" "$simulator"; do
 done
 
 echo "-- the checks fail on broken docs"
-$check self-test
+$check self-test "$exporter"
 echo "-- flag tables against --help"
 $check flags README.md "$exporter"
 $check flags docs/simulator.md "$simulator"

@@ -13,8 +13,11 @@
 # Prints the time each step took. Every mount and every process in the chroot is removed on
 # exit, pass or fail. Not part of scripts/test.sh (it runs that); .ci/run runs it.
 #
-# usage: scripts/check-fresh-machine.sh [--keep]     (as root; needs debootstrap, which it
-#        installs; --keep keeps the machine's directory)
+# usage: scripts/check-fresh-machine.sh [--keep | --resume DIR]   (as root; needs debootstrap,
+#        which it installs)
+#   --keep: keep the machine's directory (printed at the end)
+#   --resume DIR: run the steps again in a kept machine, its checkout moved to this HEAD: for
+#        iterating on a failure; what it shows is not a pristine run (installs and builds stay)
 #   SYSENG_FRESH_MIRROR: the Debian mirror (default http://deb.debian.org/debian)
 #   SYSENG_FRESH_DEMO_TIMEOUT: seconds the demo may take to come up (default 900)
 set -euo pipefail
@@ -23,11 +26,12 @@ repo=$PWD
 # shellcheck source=scripts/tools-env.sh
 . scripts/tools-env.sh
 
-keep=false
+keep=false resume=
 case ${1:-} in
   --keep) keep=true ;;
+  --resume) resume=${2:?--resume needs the kept directory}; keep=true ;;
   "") ;;
-  *) echo "usage: scripts/check-fresh-machine.sh [--keep]" >&2; exit 2 ;;
+  *) echo "usage: scripts/check-fresh-machine.sh [--keep | --resume DIR]" >&2; exit 2 ;;
 esac
 die() { echo "check-fresh-machine: $*" >&2; exit 1; }
 step() { echo "== fresh machine: $*"; }
@@ -53,7 +57,12 @@ fi
 cache=$SYSENG_CACHE/fresh-machine
 extra_packages=(python3 git gcc)
 base=$cache/bookworm-minbase-$(IFS=-; echo "${extra_packages[*]}").tar
-work=$(mktemp -d "${TMPDIR:-/tmp}/syseng-fresh-machine.XXXXXX")
+if [ -n "$resume" ]; then
+  work=$(cd "$resume" && pwd)
+  [ -d "$work/root/srv/syseng_exporter/.git" ] || { echo "check-fresh-machine: $resume is not a kept machine" >&2; exit 1; }
+else
+  work=$(mktemp -d "${TMPDIR:-/tmp}/syseng-fresh-machine.XXXXXX")
+fi
 root=$work/root
 # Inside the machine: rustup's layout for PATH (~/.cargo/bin first), the toolchain in /opt/rust.
 inside_path=/root/.cargo/bin:/opt/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -127,7 +136,9 @@ as_user() { # COMMAND, as nobody
 
 # --- the pristine root, cached -------------------------------------------------------------------
 started=$(now)
-if [ -s "$base" ]; then
+if [ -n "$resume" ]; then
+  step "resuming the kept machine in $work (not pristine: earlier installs and builds stay)"
+elif [ -s "$base" ]; then
   step "a pristine Debian 12 from the cache ($base)"
   mkdir "$root"
   tar -C "$root" -xf "$base"
@@ -154,7 +165,9 @@ EOF
   mv "$base.partial" "$base"
   took "debootstrap and ${extra_packages[*]} (cached now)" "$started"
 fi
-if [ -e "$root/usr/bin/cargo" ] || [ -e "$root/root/.cargo" ]; then die "the cached root is not pristine"; fi
+if [ -z "$resume" ] && { [ -e "$root/usr/bin/cargo" ] || [ -e "$root/root/.cargo" ]; }; then
+  die "the cached root is not pristine"
+fi
 
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # The local CA certificates of this machine's network (a TLS-inspecting egress, say) and pip's
@@ -175,12 +188,19 @@ bind /dev/shm "$root/dev/shm"
 bind "$rust_sysroot" "$root/opt/rust" ro
 echo "== fresh machine: $(chroot "$root" cat /etc/debian_version), Rust $(chroot "$root" /opt/rust/bin/rustc --version | awk '{print $2}') from $rust_sysroot (read-only)"
 
-git clone --quiet --no-hardlinks "$repo" "$root$checkout"
+if [ -n "$resume" ]; then
+  git -C "$root$checkout" fetch --quiet "$repo" HEAD
+  git -C "$root$checkout" reset --quiet --hard FETCH_HEAD
+else
+  git clone --quiet --no-hardlinks "$repo" "$root$checkout"
+fi
 echo "== fresh machine: cloned $(git -C "$root$checkout" log --oneline -1) into $checkout"
 
 # --- 1. as a newcomer without root: everything missing, in one message, at once ----------------
 step "as an unprivileged user: scripts/install-deps.sh and scripts/demo.sh explain what is missing"
-for command in scripts/install-deps.sh scripts/demo.sh; do
+non_root_commands=(scripts/install-deps.sh scripts/demo.sh)
+[ -z "$resume" ] || non_root_commands=()  # everything is installed by now
+for command in "${non_root_commands[@]}"; do
   status=0
   started=$(now)
   as_user "$command" >"$work/user.log" 2>&1 || status=$?

@@ -53,6 +53,8 @@ fi
 # --- what the tests need ------------------------------------------------------------------------
 if ! $demo_only; then
   if ! has c++; then need g++; fi
+  # The tests signal the binaries with kill(1), the program (procps), not the shell's builtin.
+  type -P kill >/dev/null || need procps
   # The venv module (python3-venv) and ensurepip, which it needs to put pip in the venv.
   if [ -x /usr/bin/python3 ]; then
     /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need python3-venv

@@ -170,6 +170,9 @@ if [ -z "$resume" ] && { [ -e "$root/usr/bin/cargo" ] || [ -e "$root/root/.cargo
 fi
 
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap writes no /etc/hosts; Debian's installer (and every Debian image) has these lines,
+# without which `localhost` does not resolve.
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 # The local CA certificates of this machine's network (a TLS-inspecting egress, say) and pip's
 # setting that points at them, which the machine needs to reach PyPI and crates.io as this one
 # does: Debian's ca-certificates adds them when install-deps.sh installs it. They belong to the

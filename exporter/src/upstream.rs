@@ -140,10 +140,6 @@ impl StatsClient {
         }
     }
 
-    pub fn pool(&self) -> &ConnectionPool {
-        &self.pool
-    }
-
     fn https_client(&self) -> Result<&HttpsClient, ScrapeError> {
         self.https
             .get_or_init(|| {
@@ -192,20 +188,27 @@ impl StatsClient {
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let request = http1::request(authority, path, &self.user_agent);
         // Idle connections first, newest first; one the server closed meanwhile answers
-        // nothing, and the next is tried.
-        while let Some(idle) = self.pool.checkout(authority) {
-            // Write the request before the socket joins this runtime's reactor: a socket just
-            // registered has no known readiness, and an async write would first wait a round
-            // of the event loop to learn that it is writable, which it nearly always is.
-            let written = match (&idle).write(&request) {
-                Ok(written) => written,
-                Err(error) if error.kind() == ErrorKind::WouldBlock => 0,
-                Err(_) => continue,
+        // nothing (only a reused connection can be stale), and the next is tried.
+        loop {
+            let (mut stream, unsent, reused) = match self.pool.checkout(authority) {
+                Some(idle) => {
+                    // Write the request before the socket joins this runtime's reactor: a
+                    // socket just registered has no known readiness, and an async write would
+                    // first wait a round of the event loop to learn that it is writable, which
+                    // it nearly always is.
+                    let written = match (&idle).write(&request) {
+                        Ok(written) => written,
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => 0,
+                        Err(_) => continue,
+                    };
+                    let Ok(stream) = TcpStream::from_std(idle) else {
+                        continue;
+                    };
+                    (stream, &request[written..], true)
+                }
+                None => (connect(uri).await?, &request[..], false),
             };
-            let Ok(mut stream) = TcpStream::from_std(idle) else {
-                continue;
-            };
-            match exchange(&mut stream, &request[written..], true).await {
+            match exchange(&mut stream, unsent, reused).await {
                 Ok((body, reusable)) => {
                     self.keep(authority, stream, reusable);
                     return Ok(body);
@@ -213,17 +216,6 @@ impl StatsClient {
                 Err(ExchangeError::Stale) => continue,
                 Err(ExchangeError::Failed(error)) => return Err(error),
             }
-        }
-        let mut stream = connect(uri).await?;
-        match exchange(&mut stream, &request, false).await {
-            Ok((body, reusable)) => {
-                self.keep(authority, stream, reusable);
-                Ok(body)
-            }
-            Err(ExchangeError::Stale) => Err(ScrapeError::Connection(
-                "the connection closed before an answer".into(),
-            )),
-            Err(ExchangeError::Failed(error)) => Err(error),
         }
     }
 

@@ -227,7 +227,11 @@ pub fn parse_http_uri(text: &str) -> Result<Uri, String> {
         _ => host,
     };
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    format!("{scheme}://{authority}{path}")
+    let canonical = format!("{scheme}://{authority}{path}");
+    if canonical == text {
+        return Ok(uri);
+    }
+    canonical
         .parse()
         .map_err(|error| format!("not a URI ({error})"))
 }

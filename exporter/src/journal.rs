@@ -65,17 +65,23 @@ impl ScrapeJournal {
             Transition::Recovered => tracing::info!(target_uri = target, "scrape succeeded again"),
             Transition::StillHealthy => {}
         }
-        let record = ScrapeRecord {
-            target: target.to_string(),
-            finished_at: SystemTime::now(),
+        let finished_at = SystemTime::now();
+        let mut recent = lock(&self.recent);
+        // Once the history is full, the oldest record's buffer takes the new target: no
+        // allocation per scrape.
+        let oldest = (recent.len() == HISTORY_LENGTH).then(|| recent.pop_front());
+        let mut text = oldest
+            .flatten()
+            .map(|record| record.target)
+            .unwrap_or_default();
+        text.clear();
+        text.push_str(target);
+        recent.push_back(ScrapeRecord {
+            target: text,
+            finished_at,
             duration,
             failure,
-        };
-        let mut recent = lock(&self.recent);
-        if recent.len() == HISTORY_LENGTH {
-            recent.pop_front();
-        }
-        recent.push_back(record);
+        });
     }
 
     /// Most recent first.

@@ -2,7 +2,7 @@
 //! a scrape failed.
 
 use std::fmt;
-use std::io::{ErrorKind, Write as _};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,7 +15,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use socket2::{SockRef, TcpKeepalive};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 
 use crate::http1::{self, ChunkError, ChunkedDecoder, Decoded, Framing};
@@ -190,38 +191,29 @@ impl StatsClient {
         // Idle connections first, newest first; one the server closed meanwhile answers
         // nothing (only a reused connection can be stale), and the next is tried.
         loop {
-            let (mut stream, unsent, reused) = match self.pool.checkout(authority) {
-                Some(idle) => {
-                    // Write the request before the socket joins this runtime's reactor: a
-                    // socket just registered has no known readiness, and an async write would
-                    // first wait a round of the event loop to learn that it is writable, which
-                    // it nearly always is.
-                    let written = match (&idle).write(&request) {
-                        Ok(written) => written,
-                        Err(error) if error.kind() == ErrorKind::WouldBlock => 0,
-                        Err(_) => continue,
-                    };
-                    let Ok(stream) = TcpStream::from_std(idle) else {
-                        continue;
-                    };
-                    (stream, &request[written..], true)
-                }
-                None => (connect(uri).await?, &request[..], false),
+            let (socket, reused) = match self.pool.checkout(authority) {
+                Some(idle) => (idle, true),
+                None => (connect(uri).await?, false),
             };
-            match exchange(&mut stream, unsent, reused).await {
+            let connection = match Connection::send(socket, &request) {
+                Ok(connection) => connection,
+                Err(_) if reused => continue,
+                Err(error) => {
+                    return Err(ScrapeError::Connection(format!(
+                        "sending the request: {error}"
+                    )));
+                }
+            };
+            match exchange(&connection, reused).await {
                 Ok((body, reusable)) => {
-                    self.keep(authority, stream, reusable);
+                    if reusable {
+                        self.pool.checkin(authority, connection.into_socket());
+                    }
                     return Ok(body);
                 }
                 Err(ExchangeError::Stale) => continue,
                 Err(ExchangeError::Failed(error)) => return Err(error),
             }
-        }
-    }
-
-    fn keep(&self, authority: &str, stream: TcpStream, reusable: bool) {
-        if reusable && let Ok(stream) = stream.into_std() {
-            self.pool.checkin(authority, stream);
         }
     }
 
@@ -259,8 +251,9 @@ impl StatsClient {
     }
 }
 
-/// Opens a connection to the URI's host, trying each address it resolves to.
-async fn connect(uri: &Uri) -> Result<TcpStream, ScrapeError> {
+/// Opens a connection to the URI's host, trying each address it resolves to. The socket is
+/// handed back unregistered, as a pooled one is, for [`Connection::send`].
+async fn connect(uri: &Uri) -> Result<std::net::TcpStream, ScrapeError> {
     let host = uri.host().unwrap_or("");
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
@@ -281,7 +274,9 @@ async fn connect(uri: &Uri) -> Result<TcpStream, ScrapeError> {
                     .with_interval(TCP_KEEPALIVE_INTERVAL)
                     .with_retries(TCP_KEEPALIVE_RETRIES);
                 let _ = SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-                return Ok(stream);
+                return stream.into_std().map_err(|error| {
+                    ScrapeError::Connection(format!("connecting to {address}: {error}"))
+                });
             }
             Err(error) => last_error = Some((address, error)),
         }
@@ -292,29 +287,72 @@ async fn connect(uri: &Uri) -> Result<TcpStream, ScrapeError> {
     }))
 }
 
-/// Sends `request` and reads one whole response: its body, and whether the connection can
-/// carry another request.
-async fn exchange(
-    stream: &mut TcpStream,
-    request: &[u8],
-    reused: bool,
-) -> Result<(Vec<u8>, bool), ExchangeError> {
-    let stale_or = |error: std::io::Error| {
-        if reused {
-            ExchangeError::Stale
-        } else {
-            ExchangeError::Failed(ScrapeError::Connection(format!(
-                "sending the request: {error}"
-            )))
+/// An upstream connection for the length of one exchange: the socket joins the calling
+/// runtime's reactor after the request is written, and leaves it when handed back.
+///
+/// The request is written on the plain socket first, whole: a request is a few hundred bytes
+/// and the socket's send buffer is empty between exchanges, so it never has to wait. A socket
+/// just registered has no known readiness, and an async write would wait a round of the event
+/// loop to learn that it is writable. The reactor then watches for reading only, so the
+/// writable event that every new registration reports wakes nothing.
+struct Connection {
+    socket: AsyncFd<std::net::TcpStream>,
+}
+
+impl Connection {
+    fn send(socket: std::net::TcpStream, request: &[u8]) -> std::io::Result<Self> {
+        let written = (&socket).write(request)?;
+        if written < request.len() {
+            return Err(std::io::Error::new(
+                ErrorKind::WriteZero,
+                format!(
+                    "the socket took {written} of the request's {} bytes",
+                    request.len()
+                ),
+            ));
         }
-    };
-    if !request.is_empty() {
-        stream.write_all(request).await.map_err(stale_or)?;
+        // SAFETY: a std TcpStream owns its descriptor: it stays open, and `as_raw_fd` returns
+        // the same one, until the stream is handed back by `into_inner` or dropped, which is
+        // all `register_with_interest` asks.
+        #[allow(unsafe_code)]
+        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
+        Ok(Self { socket })
     }
 
+    /// Reads once into `buffer`, never growing it past `limit` bytes.
+    async fn read_more(&self, buffer: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
+        let room = limit.saturating_sub(buffer.len()).clamp(1, READ_CHUNK);
+        let before = buffer.len();
+        buffer.resize(before + room, 0);
+        let result = loop {
+            let mut ready = match self.socket.readable().await {
+                Ok(ready) => ready,
+                Err(error) => break Err(error),
+            };
+            if let Ok(result) = ready.try_io(|socket| socket.get_ref().read(&mut buffer[before..]))
+            {
+                break result;
+            }
+        };
+        buffer.truncate(before + *result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    fn into_socket(self) -> std::net::TcpStream {
+        self.socket.into_inner()
+    }
+}
+
+/// Reads one whole response to the request [`Connection::send`] wrote: its body, and whether
+/// the connection can carry another request.
+async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), ExchangeError> {
     let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let head = loop {
-        match read_more(stream, &mut buffer, http1::MAX_HEAD_BYTES + READ_CHUNK).await {
+        match stream
+            .read_more(&mut buffer, http1::MAX_HEAD_BYTES + READ_CHUNK)
+            .await
+        {
             Ok(0) if buffer.is_empty() && reused => return Err(ExchangeError::Stale),
             Ok(0) => return Err(closed_early().into()),
             Ok(_) => {}
@@ -347,7 +385,8 @@ async fn exchange(
             }
             let end = start + length as usize;
             while buffer.len() < end {
-                if read_more(stream, &mut buffer, end)
+                if stream
+                    .read_more(&mut buffer, end)
                     .await
                     .map_err(read_failed)?
                     == 0
@@ -381,7 +420,8 @@ async fn exchange(
                     }
                 }
                 pending.clear();
-                if read_more(stream, &mut pending, READ_CHUNK)
+                if stream
+                    .read_more(&mut pending, READ_CHUNK)
                     .await
                     .map_err(read_failed)?
                     == 0
@@ -396,7 +436,8 @@ async fn exchange(
                 if buffer.len() > limit {
                     return Err(ScrapeError::BodyTooLarge.into());
                 }
-                if read_more(stream, &mut buffer, limit + 1)
+                if stream
+                    .read_more(&mut buffer, limit + 1)
                     .await
                     .map_err(read_failed)?
                     == 0
@@ -411,20 +452,6 @@ async fn exchange(
 
 /// Bytes asked of the socket per read: a whole `/stats` answer fits.
 const READ_CHUNK: usize = 8 * 1024;
-
-/// Reads once into `buffer`, never growing it past `limit` bytes.
-async fn read_more(
-    stream: &mut TcpStream,
-    buffer: &mut Vec<u8>,
-    limit: usize,
-) -> std::io::Result<usize> {
-    let room = limit.saturating_sub(buffer.len()).clamp(1, READ_CHUNK);
-    buffer.reserve(room);
-    let before = buffer.len();
-    let read = (&mut *stream).take(room as u64).read_buf(buffer).await?;
-    debug_assert_eq!(buffer.len(), before + read);
-    Ok(read)
-}
 
 fn closed_early() -> ScrapeError {
     ScrapeError::Connection("the connection closed before the response ended".into())

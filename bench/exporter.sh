@@ -24,16 +24,17 @@ ticks_per_second=$(getconf CLK_TCK)
 # run_wrk LABEL URL THREADS CONNECTIONS [HEADER] -> sets rps, requests, p50_ms, cpu_exporter, cpu_nginx
 run_wrk() {
   local url=$2 threads=$3 connections=$4 header=${5:-}
-  local before_exporter before_nginx output
+  local before_exporter before_nginx output nginx
+  read -ra nginx < <(nginx_pids)
   before_exporter=$(total_cpu_ticks "$exporter")
-  before_nginx=$(total_cpu_ticks $(nginx_pids))
+  before_nginx=$(total_cpu_ticks "${nginx[@]}")
   if [ -n "$header" ]; then
     output=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -H "$header" "$url")
   else
     output=$(wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$url")
   fi
   cpu_exporter=$(( $(total_cpu_ticks "$exporter") - before_exporter ))
-  cpu_nginx=$(( $(total_cpu_ticks $(nginx_pids)) - before_nginx ))
+  cpu_nginx=$(( $(total_cpu_ticks "${nginx[@]}") - before_nginx ))
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$output")
   requests=$(awk '/requests in/ {print $1}' <<<"$output")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$output")

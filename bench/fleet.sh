@@ -53,15 +53,17 @@ measure() {
     || echo "  $label at $rate/s: some requests failed: $result" >&2
   after=$(cpu_ns "$@")
   local sent
-  sent=$(sed 's/.*"sent": \([0-9]*\).*/\1/' <<<"$result")
+  sent=$(json_field "$result" sent)
   cpu_per_request_us=$(awk -v d=$(( after - before )) -v n="$sent" 'BEGIN { printf "%.1f", n ? d / n / 1000 : 0 }')
 }
+# shellcheck disable=SC2001  # a capture group, which ${var//pattern/string} has not
 json_field() { sed "s/.*\"$2\": \\([0-9.]*\\).*/\\1/" <<<"$1"; }
 
 echo "fleet benchmark: $instances instances, ${seconds}s per run, 50 keep-alive connections, $(nproc) cores"
 printf '%-10s %8s %14s %10s %10s %10s\n' "run" "rate/s" "CPU/req (us)" "x direct" "p50 (ms)" "p99 (ms)"
+read -ra nginx < <(nginx_pids)
 for rate in 133 2000; do
-  measure direct "$rate" "$work/urls-direct" $(nginx_pids)
+  measure direct "$rate" "$work/urls-direct" "${nginx[@]}"
   direct_cpu=$cpu_per_request_us
   printf '%-10s %8s %14s %10s %10s %10s\n' direct "$(json_field "$result" rate)" "$direct_cpu" 1.00 \
     "$(json_field "$result" p50_ms)" "$(json_field "$result" p99_ms)"
@@ -76,7 +78,7 @@ done
 echo
 for label in "${labels[@]}"; do
   rss=$(rss_kib "${exporter_pid[$label]}")
-  fds=$(ls "/proc/${exporter_pid[$label]}/fd" | wc -l)
+  fds=$(find "/proc/${exporter_pid[$label]}/fd" -mindepth 1 -maxdepth 1 | wc -l)
   printf '%-10s RSS idle %s MiB, after probing every instance %s MiB: %s KiB per target; %s open files\n' "$label" \
     "$(awk -v k="${idle_rss[$label]}" 'BEGIN { printf "%.1f", k / 1024 }')" \
     "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" \

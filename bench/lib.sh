@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run): a work directory and the processes
 # started, cleaned up on exit; free ports; a simulated fleet; a process's memory and CPU.
 # The sourcing script has `set -euo pipefail` and runs from the repository root.
@@ -27,9 +28,9 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # start_fleet INSTANCES: a simulator with INSTANCES instances on consecutive ports; sets
 # first_port and admin (the admin API's URL). Port bases are tried until one is free.
 start_fleet() {
-  local instances=$1 admin_port attempt
+  local instances=$1 admin_port
   admin_port=$(free_port)
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     # Below Linux's ephemeral range (32768 and up), where outgoing connections take ports.
     first_port=$(( 10000 + RANDOM % (32768 - 10000 - instances) ))
     target/release/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
@@ -38,6 +39,7 @@ start_fleet() {
     sleep 1
     if kill -0 "$sim" 2>/dev/null; then
       pids+=("$sim")
+      # shellcheck disable=SC2034  # read by the sourcing scripts
       admin="http://127.0.0.1:$admin_port"
       return
     fi

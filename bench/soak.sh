@@ -64,22 +64,6 @@ done
 
 gnuplot -e "csv='$csv'; png='$output/soak.png'; title='syseng_exporter soak: /probe across $instances simulated instances at $share of the peak ($peak requests/s)'" \
   bench/soak.gnuplot
-set terminal pngcairo size 1000,520 font "sans,10"
-set output "$output/soak.png"
-set datafile separator ","
-set title "syseng_exporter soak: /probe across $instances simulated instances at $share of peak ($peak req/s)"
-set xlabel "elapsed (s)"
-set ylabel "requests per second"
-set y2label "resident memory (MiB)"
-set ytics nomirror
-set y2tics
-set yrange [0:*]
-set y2range [0:*]
-set key bottom right
-plot "$csv" every ::1 using 1:2 with lines lw 2 title "throughput (left)", \
-     "$csv" every ::1 using 1:(\$5/1024) axes x1y2 with lines lw 2 title "exporter RSS (right)", \
-     "$csv" every ::1 using 1:3 with points pt 7 title "failed requests (left)"
-PLOT
 
 awk -F, -v peak="$peak" -v share="$share" 'NR > 1 {
     n++; sum += $2; failed += $3; rss[n] = $5; if ($5 > max) max = $5; cpu += $6

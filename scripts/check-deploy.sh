@@ -46,6 +46,11 @@ for binary in "$exporter_binary" "$simulator_binary"; do
   [ -x "$binary" ] || die "$binary is missing: cargo build --release --workspace"
 done
 
+step "The checks below fail on broken files (deploy/tests/test_deploycheck.py)"
+python3 -m unittest discover -s deploy/tests 2>"$work/unittest.log" \
+  || { cat "$work/unittest.log" >&2; die "the deployment checks' own tests fail"; }
+echo "   $(grep -E '^Ran [0-9]+ tests' "$work/unittest.log")"
+
 step "Dockerfile: hadolint and pinned bases, stages, non-root user, no secrets"
 hadolint deploy/Dockerfile
 $check dockerfile deploy/Dockerfile || die "deploy/Dockerfile fails the checks above"
@@ -59,7 +64,7 @@ $check prometheusrule deploy/kubernetes/base/prometheusrule.yaml \
 
 step "Kubernetes: kustomize output against the schemas (strict), then our checks"
 # kubernetes-validate knows the Kubernetes kinds only; it warns about the custom resources,
-# which check_deploy.py checks. Any other warning fails.
+# which check_deploy.py checks against the Prometheus Operator's CRDs. Any other warning fails.
 validate() {
   local version
   for version in 1.29.0 1.37.0; do
@@ -112,8 +117,7 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 wait_http() { # URL: until it answers 200, for up to 5 s
-  local attempt
-  for attempt in $(seq 50); do
+  for _ in $(seq 50); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -124,7 +128,7 @@ step "Compose: the webhook receiver answers and prints a notification"
 receiver_port=$(free_port)
 python3 -u deploy/compose/webhook_receiver.py 127.0.0.1 "$receiver_port" >"$work/receiver.log" 2>&1 &
 pids+=($!)
-for attempt in $(seq 50); do
+for _ in $(seq 50); do
   curl -fsS -o /dev/null -d '{"status":"firing","alerts":[{"status":"firing","labels":{"alertname":"SysengInstanceDown"}}]}' \
     "http://127.0.0.1:$receiver_port/ticket" 2>/dev/null && break
   sleep 0.1

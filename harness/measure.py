@@ -119,7 +119,8 @@ def scrape_durations(topology, seconds):
     """Every scrape_duration_seconds sample of the last `seconds`, over all shards."""
     values = []
     for index in range(topology.settings.shards):
-        result = topology.shard(index).query(f'scrape_duration_seconds{{job="syseng"}}[{int(seconds)}s]')
+        result = topology.shard(index).query(
+            f'scrape_duration_seconds{{job="syseng"}}[{int(seconds)}s]')
         for series in result:
             values += [float(v) for _, v in series["values"]]
     return sorted(values)
@@ -198,7 +199,8 @@ def measure(size, exporters, warmup, window, out):
             "shard_rule_seconds_per_evaluation": {s: counters1[s]["rule_seconds"] for s in shards},
             "vmalert_seconds_per_iteration":
                 ((counters1["vmalert"]["iteration_seconds_sum"]
-                  - counters0["vmalert"]["iteration_seconds_sum"]) / iterations) if iterations else None,
+                  - counters0["vmalert"]["iteration_seconds_sum"]) / iterations)
+                if iterations else None,
             # Per group: each shard's last evaluation, and vmalert's mean over the window.
             "shard_rule_seconds_per_group": {s: counters1[s]["rule_group_seconds"] for s in shards},
             "vmalert_seconds_per_group": {
@@ -232,7 +234,8 @@ def summary(result):
     exporters = [n for n in p if n.startswith("exporter")]
     shards = sorted(n for n in p if n.startswith("shard-"))
     cells = [f"{result['instances']:>6}", f"{result['exporters']:>9}"]
-    cells.append("exp " + "+".join(f"{p[n]['cpu_cores']:.1%}/{p[n]['rss_bytes'] / mib:.0f}M" for n in exporters))
+    cells.append("exp " + "+".join(f"{p[n]['cpu_cores']:.1%}/{p[n]['rss_bytes'] / mib:.0f}M"
+                                   for n in exporters))
     cells += [f"{n} {p[n]['cpu_cores']:.1%}/{p[n]['rss_bytes'] / mib:.0f}M" for n in shards]
     for name in ("victoria-metrics", "vmalert", "simulator"):
         cells.append(f"{name} {p[name]['cpu_cores']:.1%}/{p[name]['rss_bytes'] / mib:.0f}M")

@@ -50,7 +50,8 @@ class Receiver(BaseHTTPRequestHandler):
     notifications_path = None
 
     def do_GET(self):
-        self.answer(200, b"syseng webhook receiver: POST Alertmanager webhooks to /page or /ticket\n")
+        self.answer(200, b"syseng webhook receiver: POST Alertmanager webhooks to /page or "
+                         b"/ticket\n")
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -64,23 +64,23 @@ def parse(text, source):
         stripped = line.strip()
         group, rule = GROUP.match(line), RULE.match(line)
         if group:
-            groups.append(Group(group.group(1), pending + [line]))
+            groups.append(Group(group.group(1), [*pending, line]))
             pending = []
         elif rule:
             if not groups:
                 raise RulesError(f"{source}: a rule outside any group: {line.strip()}")
-            groups[-1].rules.append(Rule(rule.group(1), rule.group(2), pending + [line]))
+            groups[-1].rules.append(Rule(rule.group(1), rule.group(2), [*pending, line]))
             pending = []
         elif not stripped or (stripped.startswith("#") and indent(line) <= 6):
             pending.append(line)  # belongs to whatever comes next
         elif groups and groups[-1].rules:
-            groups[-1].rules[-1].lines += pending + [line]
+            groups[-1].rules[-1].lines += [*pending, line]
             pending = []
         elif groups:
-            groups[-1].head += pending + [line]
+            groups[-1].head += [*pending, line]
             pending = []
         else:
-            preamble += pending + [line]
+            preamble += [*pending, line]
             pending = []
     if not groups or not any(group.rules for group in groups):
         raise RulesError(f"{source}: no `  - name:` group with `      - record:` or "

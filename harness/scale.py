@@ -81,7 +81,8 @@ def main(argv):
         print("\nfaults, for example (see docs/simulator.md):")
         print(f"  curl -s -XPOST {topology.admin.base}/faults -d "
               "'{\"kind\":\"error_burst\",\"targets\":{\"share\":0.5},\"share_of_requests\":0.5}'")
-        print(f"  kill {topology.processes.pid(f'shard-{args.shards - 1}')}    # stops shard {args.shards - 1}: "
+        last = args.shards - 1
+        print(f"  kill {topology.processes.pid(f'shard-{last}')}    # stops shard {last}: "
               "the status line shows it missing, vmalert fires SysengShardMissing")
         print(f"  kill -USR1 {os.getpid()}    # restarts the shards that exited")
         print("\nCtrl-C stops everything.\n", flush=True)
@@ -94,7 +95,8 @@ def main(argv):
                     if name.startswith("shard-"):
                         print(f"-- restarting {name}", flush=True)
                         topology.start_shard(int(name.split("-")[1]))
-            died = [name for name, code in topology.processes.exited() if not name.startswith("shard-")]
+            died = [name for name, _ in topology.processes.exited()
+                    if not name.startswith("shard-")]
             if died:
                 raise HarnessError(f"{', '.join(died)} exited; logs in {work}")
             print(time.strftime("%H:%M:%S ") + status_line(topology), flush=True)

@@ -151,7 +151,8 @@ SUMS = [
 DASHBOARD_SUMS = [
     ("request rate per zone (raw counters)",
      'sum by (zone) (rate(syseng_http_requests_total{job="syseng"}[20s]))', "zone"),
-    ("request rate (raw counters)", 'sum(rate(syseng_http_requests_total{job="syseng"}[20s]))', None),
+    ("request rate (raw counters)", 'sum(rate(syseng_http_requests_total{job="syseng"}[20s]))',
+     None),
 ]
 
 
@@ -214,7 +215,7 @@ def check_fleet_answers(topology, fleet):
             topology.vm.value("job:up:count") == sum(want.values())
     wait_for("the global rules' job_zone:up:count and job_zone:syseng_up:sum to equal the "
              "shards' counts", global_rules_agree, 30)
-    log(f"   global rules: job_zone:up:count = job_zone:syseng_up:sum = the shards' counts per zone "
+    log("   global rules: job_zone:up:count = job_zone:syseng_up:sum = the shards' counts per zone "
         f"({', '.join(f'{z}={v:.0f}' for z, v in sorted(want.items()))}), job:up:count = "
         f"{sum(want.values()):.0f}")
 
@@ -238,7 +239,8 @@ def check_dashboard(topology):
             (empty_everywhere if not on_shards else empty_globally).append(name)
     expect(not empty_globally, f"dashboard queries with data on a shard but none on the global "
            f"store: {empty_globally}")
-    log(f"   {len(queries) - len(empty_everywhere)} of {len(queries)} dashboard queries answer from "
+    log(f"   {len(queries) - len(empty_everywhere)} of {len(queries)} dashboard queries answer "
+        "from "
         f"the global store; empty on the shards too (nothing to show while healthy): "
         f"{', '.join(empty_everywhere) or 'none'}")
 
@@ -280,8 +282,10 @@ def check_shard_loss(topology, targets):
     expect(shard_targets(topology, survivor) == targets[survivor],
            f"shard {survivor} lost targets after shard {victim} died")
     expect(not firing(topology.shard(survivor).alerts()),
-           f"shard {survivor} fires {[a['labels']['alertname'] for a in firing(topology.shard(survivor).alerts())]}")
-    fresh = topology.vm.value(f'count(count_over_time(up{{job="syseng",shard="{survivor}"}}[3s]))', default=0)
+           f"shard {survivor} fires "
+           f"{[a['labels']['alertname'] for a in firing(topology.shard(survivor).alerts())]}")
+    fresh = topology.vm.value(
+        f'count(count_over_time(up{{job="syseng",shard="{survivor}"}}[3s]))', default=0)
     expect(fresh == len(targets[survivor]), f"the global store has fresh samples of {fresh:.0f} "
            f"of shard {survivor}'s {len(targets[survivor])} instances")
 
@@ -295,7 +299,8 @@ def check_shard_loss(topology, targets):
     def routed():
         alerts = [a for a in topology.alertmanager.alerts()
                   if a["labels"].get("alertname") == "SysengShardMissing"]
-        return alerts if len(alerts) == 1 and alerts[0]["labels"].get("shard") == str(victim) else None
+        one = len(alerts) == 1 and alerts[0]["labels"].get("shard") == str(victim)
+        return alerts if one else None
     wait_for("SysengShardMissing in Alertmanager", routed, 30)
     log(f"   Alertmanager holds one SysengShardMissing{{shard=\"{victim}\",severity=\"page\"}}")
 
@@ -399,7 +404,7 @@ def main(argv):
     except HarnessError as error:
         log(f"FAILED: {error}")
         status = 1
-    except Exception:  # noqa: BLE001 - report, clean up, fail
+    except Exception:  # anything else: report, clean up, fail
         traceback.print_exc()
         status = 1
     finally:

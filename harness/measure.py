@@ -19,7 +19,6 @@ Writes DIR/fleet-N-EXPORTERS.json per run and prints a table. The machine should
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -28,62 +27,15 @@ import time
 from pathlib import Path
 
 from harness import HarnessError, kit
-from harness.net import http
+from harness.clients import by_label, scrape, total
+from harness.supervisor import cpu_ticks, memory
 from harness.topology import Settings, Topology
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def log(message):
     print(message, flush=True)
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-
-
-def memory(pid):
-    """(VmRSS, VmHWM) in bytes."""
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) * 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
-METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-
-
-def scrape(url):
-    """{name: {labels text: value}} of a /metrics page."""
-    status, text = http("GET", url, timeout=10)
-    if status != 200:
-        raise HarnessError(f"GET {url}: HTTP {status}")
-    families = {}
-    for line in text.splitlines():
-        match = METRIC_LINE.match(line)
-        if match:
-            families.setdefault(match.group(1), {})[match.group(2) or ""] = float(match.group(3))
-    return families
-
-
-def total(families, name, labels_contain=""):
-    return sum(v for labels, v in families.get(name, {}).items() if labels_contain in labels)
-
-
-def by_label(families, name, label):
-    """{label value: value} of one family (summed over its other labels)."""
-    values = {}
-    for labels, value in families.get(name, {}).items():
-        match = re.search(label + r'="([^"]*)"', labels)
-        if match:
-            values[match.group(1)] = values.get(match.group(1), 0) + value
-    return values
 
 
 def counters(topology):

@@ -1,8 +1,6 @@
-"""HTTP with the standard library, URLs, and free loopback ports (not `http`: that would
-shadow the standard library's for a script run from this directory)."""
+"""HTTP with the standard library, and URLs (not `http`: that would shadow the standard
+library's for a script run from this directory)."""
 import json
-import random
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,23 +32,3 @@ def url(base, path, **params):
     """base + path, with the parameters that are not None as a query string."""
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     return f"{base}{path}" + (f"?{query}" if query else "")
-
-
-_handed_out = set()
-
-
-def free_port():
-    """A loopback port free now, below Linux's ephemeral range (32768 and up) so that processes
-    binding port 0 (the simulator's instances) never take it first; never the same one twice."""
-    while True:
-        port = random.randrange(20000, 32000)
-        if port in _handed_out:
-            continue
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port

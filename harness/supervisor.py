@@ -36,6 +36,24 @@ def alive(pid):
         return False
 
 
+def cpu_ticks(pid):
+    """User plus system CPU time of `pid` so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def memory(pid):
+    """(VmRSS, VmHWM) in bytes."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
 def tail(path, lines=20):
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])

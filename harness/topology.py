@@ -35,7 +35,7 @@ from pathlib import Path
 
 from harness import kit, rewrite, rules
 from harness.clients import Alertmanager, Prometheus, SimulatorAdmin, Vmalert
-from harness.net import free_port
+from harness.ports import free_port
 from harness.supervisor import Supervisor
 
 FAST_LATENCY_OFFSET = "1s"

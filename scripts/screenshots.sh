@@ -34,7 +34,7 @@ stop() {
 trap stop EXIT
 
 read -r admin_port exporter_port prometheus_port alertmanager_port receiver_port < <(
-  python3 -B -c 'from harness.net import free_port; print(*(free_port() for _ in range(5)))')
+  python3 -B -c 'from harness.ports import free_port; print(*(free_port() for _ in range(5)))')
 # The interpreter itself, not a wrapper that forks (pyenv's shims): $demo_pid must be the demo.
 python=$(python3 -c 'import sys; print(sys.executable)')
 "$python" -B -m harness.demo --fast --instances "$instances" --work-dir "$work/demo" --sim-port 0 \

@@ -4,7 +4,7 @@ import unittest
 from pathlib import Path
 
 from harness import kit, receiver
-from harness.clients import Prometheus, vector
+from harness.clients import Prometheus, by_label, parse_metrics, total, vector
 from harness.net import url
 from harness.stack import graph_url
 from harness.topology import Settings, Topology
@@ -33,6 +33,26 @@ class Urls(unittest.TestCase):
         self.assertEqual(vector(result, "zone"), {"a": 2.0, "b": 3.5})
         self.assertEqual(vector(result, ("zone", "code")), {("a", "500"): 2.0, ("b", ""): 3.5})
         self.assertEqual(vector(result[:1]), {"": 2.0})
+
+
+class Metrics(unittest.TestCase):
+    PAGE = """# HELP vm_rows_inserted_total Rows.
+# TYPE vm_rows_inserted_total counter
+vm_rows_inserted_total{type="promremotewrite"} 10
+vm_rows_inserted_total{type="native"} 2.5
+prometheus_rule_group_last_duration_seconds{rule_group="a.yml;g1"} 0.25
+prometheus_rule_group_last_duration_seconds{rule_group="a.yml;g2"} 0.5
+process_start_time_seconds 1.7e9
+"""
+
+    def test_families_by_labels(self):
+        families = parse_metrics(self.PAGE)
+        self.assertEqual(families["process_start_time_seconds"], {"": 1.7e9})
+        self.assertEqual(total(families, "vm_rows_inserted_total"), 12.5)
+        self.assertEqual(total(families, "vm_rows_inserted_total", 'type="native"'), 2.5)
+        self.assertEqual(total(families, "absent"), 0)
+        self.assertEqual(by_label(families, "prometheus_rule_group_last_duration_seconds",
+                                  "rule_group"), {"a.yml;g1": 0.25, "a.yml;g2": 0.5})
 
 
 class TopologyArguments(unittest.TestCase):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plots cost against fleet size from scale/measure.py's results (gnuplot, scale/scaling.gp).
+"""Plots cost against fleet size from harness/measure.py's results (gnuplot, scale/scaling.gp).
 
 usage: plot.py [RESULTS_DIR] [OUT.png]    (defaults: scale/results, docs/images/scaling.png)
 
@@ -20,7 +20,8 @@ def row(result):
     shards = [v for k, v in p.items() if k.startswith("shard-")]
     exporter = p["exporter"]
     cpu = [exporter["cpu_cores"], sum(s["cpu_cores"] for s in shards),
-           p["victoria-metrics"]["cpu_cores"], p["vmalert"]["cpu_cores"], p["simulator"]["cpu_cores"]]
+           p["victoria-metrics"]["cpu_cores"], p["vmalert"]["cpu_cores"],
+           p["simulator"]["cpu_cores"]]
     rss = [exporter["rss_bytes"] / MIB, sum(s["rss_bytes"] for s in shards) / MIB,
            p["victoria-metrics"]["rss_bytes"] / MIB, p["vmalert"]["rss_bytes"] / MIB,
            p["simulator"]["rss_bytes"] / MIB]
@@ -30,9 +31,10 @@ def row(result):
 def main(argv):
     results_dir = Path(argv[0]) if argv else ROOT / "scale" / "results"
     out = Path(argv[1]) if len(argv) > 1 else ROOT / "docs" / "images" / "scaling.png"
-    results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("fleet-*-one.json"))]
+    results = [json.loads(path.read_text())
+               for path in sorted(results_dir.glob("fleet-*-one.json"))]
     if not results:
-        sys.exit(f"no fleet-*-one.json in {results_dir}: run scale/measure.py first")
+        sys.exit(f"no fleet-*-one.json in {results_dir}: run python3 -m harness.measure first")
     rows = sorted(row(r) for r in results)
     with tempfile.NamedTemporaryFile("w", suffix=".tsv") as data:
         for r in rows:

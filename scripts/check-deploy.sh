@@ -126,7 +126,7 @@ wait_http() { # URL: until it answers 200, for up to 5 s
 
 step "Compose: the webhook receiver answers and prints a notification"
 receiver_port=$(free_port)
-python3 -u deploy/compose/webhook_receiver.py 127.0.0.1 "$receiver_port" >"$work/receiver.log" 2>&1 &
+python3 -u harness/receiver.py "127.0.0.1:$receiver_port" >"$work/receiver.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
   curl -fsS -o /dev/null -d '{"status":"firing","alerts":[{"status":"firing","labels":{"alertname":"SysengInstanceDown"}}]}' \
@@ -134,7 +134,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 sleep 0.2
-grep -q 'path=/ticket status=firing alerts=SysengInstanceDown=firing' "$work/receiver.log" \
+grep -q 'receiver=ticket status=firing alertname=SysengInstanceDown ' "$work/receiver.log" \
   || { cat "$work/receiver.log" >&2; die "the webhook receiver did not print the notification"; }
 
 step "systemd: systemd-analyze verify and security of the unit"

@@ -5,7 +5,7 @@
 # query, the console page, then injects faults and asserts that the expected alerts fire in
 # Prometheus, reach the receiver through Alertmanager with the right severity (and that
 # inhibited ones do not), and resolve. Prints each alert's time to fire and to resolve.
-# Every process is stopped by PID on exit, pass or fail (demo/drills.py, demo/stack.py).
+# Every process is stopped by PID on exit, pass or fail (harness/drills.py, harness/stack.py).
 #
 # usage: scripts/check-drills.sh [--instances N] [--keep]   (from the repository, after
 #        cargo build --release --workspace; --keep keeps the work directory)
@@ -22,4 +22,4 @@ done
 # The interpreter itself rather than a wrapper (pyenv's shims fork): signals sent to this
 # script's PID must reach the Python process that stops the others.
 python=$(python3 -c 'import sys; print(sys.executable)')
-exec "$python" demo/drills.py "$@"
+exec "$python" -B -m harness.drills "$@"

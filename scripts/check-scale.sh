@@ -6,7 +6,7 @@
 # divided by 60. Checks that every instance is scraped by exactly one shard and stored once
 # globally, that fleet-wide answers from the global store equal the sum of the shards', that a
 # killed shard is reported missing by name (and recovers), and that a fault on both shards
-# raises the fleet-wide page once (scale/check.py). Every process is stopped by PID on exit,
+# raises the fleet-wide page once (harness/scale_check.py). Every process is stopped by PID on exit,
 # pass or fail; the whole check is bounded by a 5-minute timeout.
 #
 # usage: scripts/check-scale.sh [--instances N] [--keep]   (from the repository, after
@@ -23,4 +23,4 @@ for command in prometheus promtool prometheus-alertmanager amtool victoria-metri
 done
 # SIGTERM at 5 minutes lets the check stop its processes; SIGKILL 30 s later if it cannot (its
 # processes then die with it: they carry a parent-death signal).
-exec timeout --kill-after=30 300 python3 scale/check.py "$@"
+exec timeout --kill-after=30 300 python3 -B -m harness.scale_check "$@"

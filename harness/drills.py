@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Live incident drills: the demo's stack on free loopback ports, checked through its HTTP APIs.
 
-usage: drills.py [--instances N] [--keep]      (scripts/check-drills.sh runs it)
+usage: python3 -m harness.drills [--instances N] [--keep]      (scripts/check-drills.sh runs it)
 
 Starts the simulator, the exporter, Prometheus (the kit's multi-target config and the fast
-rules overlay, see demo/stack.py), Alertmanager (the kit's routing) and the receiver, then:
+rules overlay, see harness/stack.py), Alertmanager (the kit's routing) and the receiver, then:
   1. every instance is a healthy target (up == 1 and syseng_up == 1);
   2. every recording rule and every dashboard query returns data; the console page renders
      with data;
@@ -26,11 +25,12 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack as demo  # noqa: E402
+from harness import CheckFailed, HarnessError, kit
+from harness.net import http
+from harness.ports import free_port
+from harness.stack import ALERTMANAGER_SCALE, Settings, Stack
+from harness.supervisor import tail, wait_for
 
-POLL = 0.5
 HEALTHY_TIMEOUT = 60
 FIRE_TIMEOUT = 90
 RESOLVE_TIMEOUT = 120
@@ -39,37 +39,17 @@ RESOLVE_TIMEOUT = 120
 INHIBITION_WATCH = 10
 
 
-class DrillFailed(Exception):
-    pass
-
-
 def log(message):
     print(message, flush=True)
-
-
-def wait_for(what, check, timeout):
-    """Polls `check()` until it returns a true value; returns (value, seconds waited)."""
-    start = time.monotonic()
-    last_error = None
-    while time.monotonic() - start < timeout:
-        try:
-            value = check()
-            if value:
-                return value, time.monotonic() - start
-        except (OSError, demo.StackError, KeyError, ValueError) as error:
-            last_error = error
-        time.sleep(POLL)
-    raise DrillFailed(f"timed out after {timeout}s waiting for {what}"
-                      + (f" (last error: {last_error})" if last_error else ""))
 
 
 # --- health checks ----------------------------------------------------------------------------
 
 def check_healthy(stack, instances):
     def all_up():
-        up = stack.value('count(up{job="syseng"} == 1)', 0)
-        readable = stack.value('count(syseng_up{job="syseng"} == 1)', 0)
-        exporter = stack.value('up{job="syseng_exporter"}', 0)
+        up = stack.prometheus.value('count(up{job="syseng"} == 1)', default=0)
+        readable = stack.prometheus.value('count(syseng_up{job="syseng"} == 1)', default=0)
+        exporter = stack.prometheus.value('up{job="syseng_exporter"}', default=0)
         return up == instances and readable == instances and exporter == 1
     _, took = wait_for(f"{instances} targets with up == 1 and syseng_up == 1", all_up,
                        HEALTHY_TIMEOUT)
@@ -78,10 +58,10 @@ def check_healthy(stack, instances):
 
 
 def check_recording_rules(stack):
-    names = demo.recording_rule_names()
+    names = kit.recording_rule_names()
 
     def missing():
-        return [name for name in names if not stack.query(name)]
+        return [name for name in names if not stack.prometheus.query(name)]
     _, took = wait_for("every recording rule to return data", lambda: not missing(),
                        HEALTHY_TIMEOUT)
     log(f"   {len(names)} recording rules return data (after {took:.1f}s)")
@@ -92,7 +72,7 @@ DASHBOARD_RATE_INTERVAL = 10
 
 
 def empty_dashboard_queries(stack, queries):
-    return [name for name, expr in queries.items() if not stack.query(expr)]
+    return [name for name, expr in queries.items() if not stack.prometheus.query(expr)]
 
 
 def check_dashboard(stack, queries):
@@ -109,9 +89,9 @@ CONSOLE_CELL = re.compile(r'<td class="syseng-value"[^>]*>(.*?)</td>', re.S)
 
 def console_values(stack):
     """(zones, value cells) of the console page, rendered by Prometheus."""
-    status, page = demo.http("GET", f"{stack.prometheus}/consoles/syseng.html")
+    status, page = http("GET", f"{stack.prometheus.base}/consoles/syseng.html")
     if status != 200:
-        raise DrillFailed(f"console page: HTTP {status}: {page[:300]}")
+        raise CheckFailed(f"console page: HTTP {status}: {page[:300]}")
     cells = [re.sub(r"<[^>]+>|\s+", " ", cell).strip() for cell in CONSOLE_CELL.findall(page)]
     zones = sorted(set(re.findall(r'data-zone="([^"]+)"', page)))
     return zones, cells
@@ -124,8 +104,8 @@ def check_console(stack):
         return zones == ["zone-a", "zone-b", "zone-c"] and not bad and len(cells) == 6 + 4 * 3
     try:
         wait_for("the console page to show every value", complete, HEALTHY_TIMEOUT)
-    except DrillFailed as error:
-        raise DrillFailed(f"{error}: {console_values(stack)}") from None
+    except CheckFailed as error:
+        raise CheckFailed(f"{error}: {console_values(stack)}") from None
     zones, cells = console_values(stack)
     log(f"   console /consoles/syseng.html: {len(cells)} values, zones {', '.join(zones)}; "
         f"fleet: {cells[0]} instances, {cells[1]}, 5xx {cells[2]}, mean latency {cells[4]}")
@@ -134,9 +114,9 @@ def check_console(stack):
 def check_urls(stack):
     urls = stack.urls()
     failing = [(what, url, status) for what, url in urls
-               for status in [demo.http("GET", url)[0]] if status != 200]
+               for status in [http("GET", url)[0]] if status != 200]
     if failing:
-        raise DrillFailed(f"URLs the demo prints do not answer 200: {failing}")
+        raise CheckFailed(f"URLs the demo prints do not answer 200: {failing}")
     log(f"   the {len(urls)} URLs the demo prints answer 200")
 
 
@@ -185,7 +165,7 @@ DRILLS = [
 
 
 def prometheus_alerts(stack, alertname, state=None):
-    return [a for a in stack.alerts() if a["labels"].get("alertname") == alertname
+    return [a for a in stack.prometheus.alerts() if a["labels"].get("alertname") == alertname
             and (state is None or a["state"] == state)]
 
 
@@ -202,12 +182,12 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     log(f"-- drill: {drill.name}")
     expect = drill.expect
     want_instances = {addresses[i] for i in expect.instances or []}
-    wait_for("no alert pending or firing before the drill", lambda: not stack.alerts(),
+    wait_for("no alert pending or firing before the drill", lambda: not stack.prometheus.alerts(),
                     RESOLVE_TIMEOUT)
 
     start_wall, start = time.time(), time.monotonic()
     for request in drill.faults:
-        fault = stack.fault(request)
+        fault = stack.admin.fault(request)
         log(f"   fault {fault['id']}: {fault['kind']} on instances {fault['instances']}")
 
     def firing():
@@ -218,11 +198,12 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     fired = time.monotonic() - start
     for alert in alerts:
         if alert["labels"].get("severity") != expect.severity:
-            raise DrillFailed(f"{expect.alertname} has severity {alert['labels'].get('severity')}, "
+            raise CheckFailed(f"{expect.alertname} has severity {alert['labels'].get('severity')}, "
                               f"want {expect.severity}")
-    extra = {a["labels"].get("instance") for a in alerts} - want_instances if want_instances else set()
+    got = {a["labels"].get("instance") for a in alerts}
+    extra = got - want_instances if want_instances else set()
     if extra:
-        raise DrillFailed(f"{expect.alertname} also fires for {sorted(extra)}")
+        raise CheckFailed(f"{expect.alertname} also fires for {sorted(extra)}")
 
     notes, _ = wait_for(f"{expect.alertname} at the receiver's /{expect.severity}",
                         lambda: received(stack, start_wall, expect.alertname,
@@ -230,7 +211,7 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     notified = time.monotonic() - start
     for _, alert in notes:
         if alert["severity"] != expect.severity:
-            raise DrillFailed(f"{expect.alertname} reached /{expect.severity} with severity "
+            raise CheckFailed(f"{expect.alertname} reached /{expect.severity} with severity "
                               f"{alert['severity']}")
     log(f"   {expect.alertname} ({expect.severity}) firing in Prometheus after {fired:.1f}s, "
         f"at the receiver's /{expect.severity} after {notified:.1f}s")
@@ -238,9 +219,10 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     for alertname, indexes in drill.inhibited:
         check_inhibited(stack, alertname, {addresses[i] for i in indexes}, start_wall)
     if empty_queries:
-        still_empty = [name for name in empty_queries if not stack.query(dashboard[name])]
+        still_empty = [name for name in empty_queries
+                       if not stack.prometheus.query(dashboard[name])]
         if still_empty:
-            raise DrillFailed(f"dashboard queries without data during the fault: {still_empty}")
+            raise CheckFailed(f"dashboard queries without data during the fault: {still_empty}")
         log(f"   dashboard queries empty while healthy have data now: {', '.join(empty_queries)}")
         empty_queries.clear()
     if drill.no_page:
@@ -248,11 +230,11 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
         time.sleep(INHIBITION_WATCH)
         pages = received(stack, start_wall, receiver="page")
         if pages:
-            raise DrillFailed(f"the receiver got pages: {[a['alertname'] for _, a in pages]}")
+            raise CheckFailed(f"the receiver got pages: {[a['alertname'] for _, a in pages]}")
         log("   no page reached the receiver")
 
     clear_wall, clear = time.time(), time.monotonic()
-    stack.clear_faults()
+    stack.admin.clear_faults()
     wait_for(f"{expect.alertname} to resolve in Prometheus",
              lambda: not prometheus_alerts(stack, expect.alertname), RESOLVE_TIMEOUT)
     resolved = time.monotonic() - clear
@@ -265,7 +247,7 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     for alertname, _ in drill.inhibited:
         leaked = received(stack, start_wall, alertname, status=None)
         if leaked:
-            raise DrillFailed(f"inhibited {alertname} reached the receiver: {leaked}")
+            raise CheckFailed(f"inhibited {alertname} reached the receiver: {leaked}")
     return (drill.name, expect.alertname, expect.severity, fired, notified, resolved,
             resolved_notified)
 
@@ -279,8 +261,7 @@ def check_inhibited(stack, alertname, instances, since):
              FIRE_TIMEOUT)
 
     def suppressed():
-        alerts = [a for a in demo.get_json(f"{stack.alertmanager}/api/v2/alerts")
-                  if a["labels"].get("alertname") == alertname]
+        alerts = stack.alertmanager.alerts(alertname)
         return (len(alerts) >= len(instances)
                 and all(a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"]
                         for a in alerts))
@@ -288,7 +269,7 @@ def check_inhibited(stack, alertname, instances, since):
     time.sleep(INHIBITION_WATCH)
     leaked = received(stack, since, alertname)
     if leaked:
-        raise DrillFailed(f"inhibited {alertname} reached the receiver: {leaked}")
+        raise CheckFailed(f"inhibited {alertname} reached the receiver: {leaked}")
     log(f"   {alertname} firing in Prometheus for the {len(instances)} instances, inhibited in "
         f"Alertmanager, not at the receiver ({INHIBITION_WATCH}s after its route's wait)")
 
@@ -309,48 +290,47 @@ def main():
     signal.signal(signal.SIGTERM, stop_on_signal)
 
     work = Path(tempfile.mkdtemp(prefix="syseng-drills-"))
-    settings = demo.Settings(
-        work=work, instances=args.instances, sim_port=0, admin_port=demo.free_port(),
-        exporter_port=demo.free_port(), prometheus_port=demo.free_port(),
-        alertmanager_port=demo.free_port(), receiver_port=demo.free_port(), fast=True)
-    stack = demo.Stack(settings)
+    settings = Settings(
+        work=work, instances=args.instances, sim_port=0, admin_port=free_port(),
+        exporter_port=free_port(), prometheus_port=free_port(),
+        alertmanager_port=free_port(), receiver_port=free_port(), fast=True)
+    stack = Stack(settings)
     began = time.monotonic()
     results, failure = [], None
     try:
-        log(f"-- starting the stack in {work} (fast mode: rule durations / {demo.RULES_SCALE}, "
-            f"Alertmanager waits / {demo.ALERTMANAGER_SCALE}, 1s scrapes and evaluations)")
+        log(f"-- starting the stack in {work} (fast mode: rule durations / {kit.RULES_SCALE}, "
+            f"Alertmanager waits / {ALERTMANAGER_SCALE}, 1s scrapes and evaluations)")
         stack.start(log=lambda m: log(f"   {m}"))
-        addresses = {i["index"]: i["address"]
-                     for i in demo.get_json(f"{stack.admin}/instances")["instances"]}
+        addresses = {i["index"]: i["address"] for i in stack.admin.instances()}
         log("-- the fleet is healthy")
         check_healthy(stack, args.instances)
         check_recording_rules(stack)
-        dashboard = demo.dashboard_queries(work, {"instance": ".+", "zone": ".+",
-                                                  "__rate_interval": f"{DASHBOARD_RATE_INTERVAL}s",
-                                                  "__range": "1m"})
+        dashboard = kit.dashboard_queries({"instance": ".+", "zone": ".+",
+                                           "__rate_interval": f"{DASHBOARD_RATE_INTERVAL}s",
+                                           "__range": "1m"})
         empty = check_dashboard(stack, dashboard)
         check_console(stack)
         check_urls(stack)
         for drill in DRILLS:
             results.append(run_drill(stack, drill, addresses, empty, dashboard))
-            if stack.exited():
-                raise DrillFailed(f"processes exited: {stack.exited()}")
-    except BaseException as error:  # noqa: B036 - report, then stop every process below
+            if stack.processes.exited():
+                raise CheckFailed(f"processes exited: {stack.processes.exited()}")
+    except BaseException as error:  # report (interrupts too), then stop every process below
         failure = error
-        if isinstance(error, (DrillFailed, demo.StackError, OSError, KeyboardInterrupt)):
+        if isinstance(error, (HarnessError, OSError, KeyboardInterrupt)):
             log(f"FAILED: {error}")
         else:
             log(f"FAILED:\n{traceback.format_exc()}")
         try:
             firing = [(a["labels"].get("alertname"), a["labels"].get("instance"), a["state"])
-                      for a in stack.alerts()]
+                      for a in stack.prometheus.alerts()]
             log(f"   Prometheus alerts now: {firing}")
-        except (OSError, demo.StackError):
+        except (OSError, HarnessError):
             pass
         for process in stack.processes:
-            log(f"   --- {process.name} log ({process.log}), last lines:\n{demo.tail(process.log, 8)}")
+            log(f"   --- {process.name} log ({process.log}), last lines:\n{tail(process.log, 8)}")
     finally:
-        survivors = stack.stop()
+        survivors = stack.processes.stop(timeout=10)
     if survivors:
         log(f"FAILED: processes still running after stop: {survivors}")
         failure = failure or "survivors"

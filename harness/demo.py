@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The demo: a simulated fleet, the exporter, Prometheus and Alertmanager, with a live status.
 
-usage: demo.py [options]        (scripts/demo.sh builds the binaries and runs this; see --help)
+usage: python3 -m harness.demo [options]   (scripts/demo.sh builds the binaries and runs this)
 
 Everything lives in one work directory (configs generated from monitoring/, data, logs,
 notifications). Ctrl-C (or SIGTERM) stops every process the demo started; it can be started
@@ -12,14 +11,14 @@ import json
 import os
 import shlex
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
 
-sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack as demo  # noqa: E402
+from harness import HarnessError
+from harness.ports import held_by, port_in_use
+from harness.stack import Settings, Stack
+from harness.supervisor import tail
 
 STATUS_EVERY = 2.0  # seconds between status lines
 
@@ -58,17 +57,6 @@ def parse_args(argv):
     return args
 
 
-def port_in_use(port):
-    with socket.socket() as s:
-        # As the servers do: connections of a previous run in TIME_WAIT must not count as in use.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def check_ports(args):
     # --sim-port 0: every instance takes a free port of its own (read them from GET /instances).
     instance_ports = range(args.sim_port, args.sim_port + args.instances) if args.sim_port else []
@@ -91,56 +79,9 @@ def check_ports(args):
     return problems
 
 
-# Debian's packages start these services where systemd runs, on the demo's default ports.
-DEBIAN_SERVICES = {"prometheus": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager"}
-
-
-def listening_inodes(port):
-    """The socket inodes listening on TCP `port` (any address), from /proc/net."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN.
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    return inodes
-
-
-def held_by(port):
-    """' by PID N (command)' and how to stop Debian's service if it is one, or a hint."""
-    sockets = listening_inodes(port)
-    for proc in Path("/proc").iterdir():
-        if not sockets or not proc.name.isdigit():
-            continue
-        try:
-            if not any(os.readlink(fd) in sockets for fd in (proc / "fd").iterdir()):
-                continue
-            command = (proc / "comm").read_text().strip()
-            exe = os.readlink(proc / "exe")
-        except OSError:  # gone, or another user's
-            continue
-        if exe == f"/usr/bin/{command}" and command in DEBIAN_SERVICES:
-            service = DEBIAN_SERVICES[command]
-            return (f" by PID {proc.name} ({exe}, Debian's: if it is the {service} service, stop "
-                    f"it with `sudo systemctl disable --now {service}`)")
-        return f" by PID {proc.name} ({command})"
-    services = [s for s in DEBIAN_SERVICES.values()
-                if Path(f"/lib/systemd/system/{s}.service").exists()]
-    hint = f"`sudo ss -ltnp 'sport = :{port}'` names the process"
-    if services and Path("/run/systemd/system").is_dir():
-        hint += (f"; if it is Debian's {' or '.join(services)} service: "
-                 f"`sudo systemctl disable --now {' '.join(services)}`")
-    return f" (by another user's process: {hint})"
-
-
 def print_urls(stack, args):
     s = stack.settings
-    admin = stack.admin
+    admin = stack.admin.base
     lines = ["", "The demo is up. Open:"]
     for what, url in stack.urls():
         if what.startswith("graph: "):
@@ -169,7 +110,7 @@ def print_urls(stack, args):
     for what, request in examples:
         lines.append(f"  # {what}")
         lines.append(f"  curl -s -XPOST {admin}/faults -d {shlex.quote(json.dumps(request))}")
-    lines += [f"  # see the faults, then clear them all",
+    lines += ["  # see the faults, then clear them all",
               f"  curl -s {admin}/faults; curl -s -XDELETE {admin}/faults",
               ("Alerts fire within seconds (--fast: every window and `for:` divided by 60)."
                if s.fast else "The kit's real windows and `for:` apply: a ticket comes about 6 "
@@ -191,12 +132,13 @@ class Status:
     def line(self):
         stack, n = self.stack, self.stack.settings.instances
         try:
-            up = stack.value('count(up{job="syseng"} == 1)', 0)
-            readable = stack.value('count(syseng_up{job="syseng"} == 1)', 0)
-            rate = stack.value('job:syseng_http_requests:rate5m{job="syseng"}')
-            errors = stack.value('job:syseng_http_requests_errors:ratio_rate5m{job="syseng"}')
-            alerts = stack.alerts()
-        except (OSError, demo.StackError) as error:
+            prometheus = stack.prometheus
+            up = prometheus.value('count(up{job="syseng"} == 1)', default=0)
+            readable = prometheus.value('count(syseng_up{job="syseng"} == 1)', default=0)
+            rate = prometheus.value('job:syseng_http_requests:rate5m{job="syseng"}')
+            errors = prometheus.value('job:syseng_http_requests_errors:ratio_rate5m{job="syseng"}')
+            alerts = prometheus.alerts()
+        except (OSError, HarnessError) as error:
             return f"Prometheus does not answer: {error}"
         firing = sorted({a["labels"]["alertname"] for a in alerts if a["state"] == "firing"})
         pending = sum(1 for a in alerts if a["state"] == "pending")
@@ -244,13 +186,13 @@ def main(argv):
     if args.check_ports:
         return 0
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    settings = demo.Settings(
+    settings = Settings(
         work=args.work_dir.resolve(), instances=args.instances, sim_port=args.sim_port,
         admin_port=args.admin_port, exporter_port=args.exporter_port,
         prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
         receiver_port=args.receiver_port, alertmanager=not args.no_alertmanager,
         fast=args.fast, seed=args.seed)
-    stack = demo.Stack(settings)
+    stack = Stack(settings)
 
     def stop_on_signal(signum, _frame):
         raise KeyboardInterrupt
@@ -261,19 +203,19 @@ def main(argv):
         print_urls(stack, args)
         live = Status(stack)
         while True:
-            dead = stack.exited()
+            dead = stack.processes.exited()
             if dead:
                 name, code = dead[0]
-                process = next(p for p in stack.processes if p.name == name)
-                print(f"\n{name} exited with status {code}; its log ({process.log}):\n"
-                      f"{demo.tail(process.log)}", file=sys.stderr)
+                log = stack.processes.log(name)
+                print(f"\n{name} exited with status {code}; its log ({log}):\n{tail(log)}",
+                      file=sys.stderr)
                 status = 1
                 break
             live.show()
             time.sleep(STATUS_EVERY)
     except KeyboardInterrupt:
         pass
-    except demo.StackError as error:
+    except HarnessError as error:
         print(f"demo: {error}", file=sys.stderr)
         status = 1
     finally:
@@ -281,7 +223,7 @@ def main(argv):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         count = len(stack.processes)
         print(f"\n-- stopping {count} processes", flush=True)
-        survivors = stack.stop()
+        survivors = stack.processes.stop(timeout=10)
         if survivors:
             print(f"demo: still running after SIGKILL: {survivors}", file=sys.stderr)
             status = 1

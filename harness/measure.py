@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Full-size measurements of the sharded topology (python3 stdlib only).
 
-usage: measure.py [--sizes 500,1000,2000] [--exporters one|per-shard] [--warmup SECONDS]
-                  [--window SECONDS] [--out DIR]
+usage: python3 -m harness.measure [--sizes 500,1000,2000] [--exporters one|per-shard]
+                                  [--warmup SECONDS] [--window SECONDS] [--out DIR]
 
-For each fleet size, starts scale/topology.py with the kit's real settings (15 s scrapes, 10 s
+For each fleet size, starts harness/topology.py with the kit's real settings (15 s scrapes, 10 s
 timeout, 1 m rule evaluation, VictoriaMetrics's default 30 s latency offset), waits until every
 instance is scraped, lets it run WARMUP seconds, then measures over WINDOW seconds:
   - CPU (share of one core) and resident memory of every process, from /proc/PID/stat and
@@ -20,7 +19,6 @@ Writes DIR/fleet-N-EXPORTERS.json per run and prints a table. The machine should
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import sys
@@ -28,70 +26,23 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.dont_write_bytecode = True  # no __pycache__ beside the sources
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import topology as scale  # noqa: E402
+from harness import HarnessError, kit
+from harness.clients import by_label, scrape, total
+from harness.supervisor import cpu_ticks, memory
+from harness.topology import Settings, Topology
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def log(message):
     print(message, flush=True)
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-
-
-def memory(pid):
-    """(VmRSS, VmHWM) in bytes."""
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) * 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
-METRIC_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
-
-
-def scrape(url):
-    """{name: {labels text: value}} of a /metrics page."""
-    status, text = scale.http("GET", url, timeout=10)
-    if status != 200:
-        raise scale.TopologyError(f"GET {url}: HTTP {status}")
-    families = {}
-    for line in text.splitlines():
-        match = METRIC_LINE.match(line)
-        if match:
-            families.setdefault(match.group(1), {})[match.group(2) or ""] = float(match.group(3))
-    return families
-
-
-def total(families, name, labels_contain=""):
-    return sum(v for labels, v in families.get(name, {}).items() if labels_contain in labels)
-
-
-def by_label(families, name, label):
-    """{label value: value} of one family (summed over its other labels)."""
-    values = {}
-    for labels, value in families.get(name, {}).items():
-        match = re.search(label + r'="([^"]*)"', labels)
-        if match:
-            values[match.group(1)] = values.get(match.group(1), 0) + value
-    return values
-
-
 def counters(topology):
     """The counters measured over the window, per process."""
     result = {}
     for index in range(topology.settings.shards):
-        families = scrape(f"{topology.shard_url(index)}/metrics")
+        families = scrape(f"{topology.shard(index).base}/metrics")
         result[f"shard-{index}"] = {
             "samples_appended": total(families, "prometheus_tsdb_head_samples_appended_total"),
             "samples_sent": total(families, "prometheus_remote_storage_samples_total")
@@ -101,12 +52,12 @@ def counters(topology):
             "rule_group_seconds": by_label(families, "prometheus_rule_group_last_duration_seconds",
                                            "rule_group"),
         }
-    families = scrape(f"{topology.vm}/metrics")
+    families = scrape(f"{topology.vm.base}/metrics")
     result["victoria-metrics"] = {
         "rows_inserted": total(families, "vm_rows_inserted_total"),
         "active_series": total(families, "vm_cache_entries", 'type="storage/hour_metric_ids"'),
     }
-    families = scrape(f"{topology.vmalert}/metrics")
+    families = scrape(f"{topology.vmalert.base}/metrics")
     result["vmalert"] = {
         "iteration_seconds_sum": total(families, "vmalert_iteration_duration_seconds_sum"),
         "iterations": total(families, "vmalert_iteration_duration_seconds_count"),
@@ -120,8 +71,8 @@ def scrape_durations(topology, seconds):
     """Every scrape_duration_seconds sample of the last `seconds`, over all shards."""
     values = []
     for index in range(topology.settings.shards):
-        result = topology.query(topology.shard_url(index),
-                                f'scrape_duration_seconds{{job="syseng"}}[{int(seconds)}s]')
+        result = topology.shard(index).query(
+            f'scrape_duration_seconds{{job="syseng"}}[{int(seconds)}s]')
         for series in result:
             values += [float(v) for _, v in series["values"]]
     return sorted(values)
@@ -136,37 +87,37 @@ def percentile(values, q):
 
 def measure(size, exporters, warmup, window, out):
     work = Path(tempfile.mkdtemp(prefix=f"syseng-scale-{size}-"))
-    topology = scale.Topology(scale.Settings(work=work, instances=size, exporters=exporters,
-                                             fast=False, alertmanager=True, receiver=False))
+    topology = Topology(Settings(work=work, instances=size, exporters=exporters,
+                                 fast=False, alertmanager=True, receiver=False))
     try:
         log(f"== {size} instances, exporters: {exporters}")
         topology.start(log=lambda m: log(f"   {m}"))
 
         def all_up():
-            up = sum(topology.scalar(topology.shard_url(i), 'count(up{job="syseng"} == 1)', default=0)
+            up = sum(topology.shard(i).value('count(up{job="syseng"} == 1)', default=0)
                      for i in range(topology.settings.shards))
             return up >= size
         deadline = time.monotonic() + 90
         while not all_up():
             if time.monotonic() > deadline:
-                raise scale.TopologyError(f"not every instance up after 90s")
+                raise HarnessError("not every instance up after 90s")
             time.sleep(1)
         log(f"   every instance scraped; warming up for {warmup}s")
         time.sleep(warmup)
 
-        names = list(topology.processes)
-        ticks0 = {name: cpu_ticks(topology.pid(name)) for name in names}
+        names = [process.name for process in topology.processes]
+        ticks0 = {name: cpu_ticks(topology.processes.pid(name)) for name in names}
         counters0, t0 = counters(topology), time.monotonic()
         log(f"   measuring for {window}s")
         time.sleep(window)
-        ticks1 = {name: cpu_ticks(topology.pid(name)) for name in names}
+        ticks1 = {name: cpu_ticks(topology.processes.pid(name)) for name in names}
         counters1, t1 = counters(topology), time.monotonic()
         elapsed = t1 - t0
         durations = scrape_durations(topology, window)
 
         processes = {}
         for name in names:
-            rss, peak = memory(topology.pid(name))
+            rss, peak = memory(topology.processes.pid(name))
             processes[name] = {
                 "cpu_cores": (ticks1[name] - ticks0[name]) / CLOCK_TICKS / elapsed,
                 "rss_bytes": rss, "peak_rss_bytes": peak,
@@ -187,7 +138,7 @@ def measure(size, exporters, warmup, window, out):
         result = {
             "instances": size, "exporters": exporters, "shards": topology.settings.shards,
             "scrape_interval": "15s", "warmup_seconds": warmup, "window_seconds": round(elapsed, 1),
-            "targets_per_shard": {s: topology.scalar(topology.shard_url(i), 'count(up{job="syseng"})', default=0)
+            "targets_per_shard": {s: topology.shard(i).value('count(up{job="syseng"})', default=0)
                                   for i, s in enumerate(shards)},
             "processes": processes,
             "scrape_duration_seconds": {
@@ -200,7 +151,8 @@ def measure(size, exporters, warmup, window, out):
             "shard_rule_seconds_per_evaluation": {s: counters1[s]["rule_seconds"] for s in shards},
             "vmalert_seconds_per_iteration":
                 ((counters1["vmalert"]["iteration_seconds_sum"]
-                  - counters0["vmalert"]["iteration_seconds_sum"]) / iterations) if iterations else None,
+                  - counters0["vmalert"]["iteration_seconds_sum"]) / iterations)
+                if iterations else None,
             # Per group: each shard's last evaluation, and vmalert's mean over the window.
             "shard_rule_seconds_per_group": {s: counters1[s]["rule_group_seconds"] for s in shards},
             "vmalert_seconds_per_group": {
@@ -213,16 +165,16 @@ def measure(size, exporters, warmup, window, out):
             "load_average": os.getloadavg(),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        died = topology.exited()
+        died = topology.processes.exited()
         if died:
-            raise scale.TopologyError(f"processes exited during the measurement: {died}")
+            raise HarnessError(f"processes exited during the measurement: {died}")
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"fleet-{size}-{exporters}.json"
         path.write_text(json.dumps(result, indent=2) + "\n")
         log(f"   written {path}")
         return result
     finally:
-        survivors = topology.stop()
+        survivors = topology.processes.stop()
         if survivors:
             log(f"   still running after SIGKILL: {survivors}")
         shutil.rmtree(work, ignore_errors=True)
@@ -234,7 +186,8 @@ def summary(result):
     exporters = [n for n in p if n.startswith("exporter")]
     shards = sorted(n for n in p if n.startswith("shard-"))
     cells = [f"{result['instances']:>6}", f"{result['exporters']:>9}"]
-    cells.append("exp " + "+".join(f"{p[n]['cpu_cores']:.1%}/{p[n]['rss_bytes'] / mib:.0f}M" for n in exporters))
+    cells.append("exp " + "+".join(f"{p[n]['cpu_cores']:.1%}/{p[n]['rss_bytes'] / mib:.0f}M"
+                                   for n in exporters))
     cells += [f"{n} {p[n]['cpu_cores']:.1%}/{p[n]['rss_bytes'] / mib:.0f}M" for n in shards]
     for name in ("victoria-metrics", "vmalert", "simulator"):
         cells.append(f"{name} {p[name]['cpu_cores']:.1%}/{p[name]['rss_bytes'] / mib:.0f}M")
@@ -251,7 +204,7 @@ def main(argv):
     parser.add_argument("--exporters", choices=["one", "per-shard"], default="one")
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--window", type=int, default=120)
-    parser.add_argument("--out", type=Path, default=scale.ROOT / "scale" / "results")
+    parser.add_argument("--out", type=Path, default=kit.ROOT / "scale" / "results")
     args = parser.parse_args(argv)
 
     def on_signal(signum, _frame):
@@ -265,7 +218,7 @@ def main(argv):
     except KeyboardInterrupt:
         log("interrupted")
         return 1
-    except scale.TopologyError as error:
+    except HarnessError as error:
         log(f"error: {error}")
         return 1
     log("\n".join(summary(r) for r in results))

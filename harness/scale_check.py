@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """The scaled-down check of the sharded topology (scripts/check-scale.sh runs it).
 
-usage: check.py [--instances N] [--keep]
+usage: python3 -m harness.scale_check [--instances N] [--keep]
 
-Starts scale/topology.py in fast mode (one-second intervals, rule durations divided by 60) with
+Starts harness/topology.py in fast mode (one-second intervals, rule durations divided by 60) with
 two Prometheus shards, one multi-target exporter, VictoriaMetrics, vmalert and Alertmanager, and
 checks through their HTTP APIs:
   1. every instance is scraped by exactly one shard: the union of the shards' `up` series is the
@@ -24,10 +23,6 @@ Every process is stopped by its PID on the way out, whatever happened; the work 
 removed on success and kept (its path printed) on failure, with every process's log.
 """
 import argparse
-import contextlib
-import importlib.util
-import io
-import json
 import shutil
 import signal
 import sys
@@ -36,12 +31,10 @@ import time
 import traceback
 from pathlib import Path
 
-sys.dont_write_bytecode = True  # no __pycache__ beside the sources
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import rules as kit_rules  # noqa: E402
-import topology as scale  # noqa: E402
+from harness import CheckFailed, HarnessError, kit, rules
+from harness.supervisor import POLL, wait_for
+from harness.topology import Settings, Topology
 
-POLL = 0.5
 SHARDS = 2
 # Queries of step 3 are evaluated this long ago: the shards send every second
 # (batch_send_deadline) and VictoriaMetrics shows samples after 1 s (-search.latencyOffset).
@@ -59,28 +52,8 @@ ENGINE_TOLERANCE = 0.03
 QUIET_WATCH = 16
 
 
-class CheckFailed(Exception):
-    pass
-
-
 def log(message):
     print(message, flush=True)
-
-
-def wait_for(what, check, timeout):
-    """Polls `check()` until it returns a true value; returns (value, seconds waited)."""
-    start = time.monotonic()
-    last_error = None
-    while time.monotonic() - start < timeout:
-        try:
-            value = check()
-            if value:
-                return value, time.monotonic() - start
-        except (OSError, scale.TopologyError, KeyError, ValueError) as error:
-            last_error = error
-        time.sleep(POLL)
-    raise CheckFailed(f"timed out after {timeout}s waiting for {what}"
-                      + (f" (last error: {last_error})" if last_error else ""))
 
 
 def expect(condition, message):
@@ -95,7 +68,7 @@ def close(a, b, tolerance):
 # --- 1. sharding ------------------------------------------------------------------------------
 
 def shard_targets(topology, index):
-    return set(topology.vector(topology.shard_url(index), 'up{job="syseng"} == 1', key="instance"))
+    return set(topology.shard(index).vector('up{job="syseng"} == 1', key="instance"))
 
 
 def check_sharding(topology, fleet):
@@ -112,21 +85,20 @@ def check_sharding(topology, fleet):
         + " + ".join(str(len(t)) for t in targets) + f"), intersection empty (after {took:.1f}s)")
 
     for index in range(SHARDS):
-        url = topology.shard_url(index)
-        readable = topology.scalar(url, 'count(syseng_up{job="syseng"} == 1)', default=0)
+        shard = topology.shard(index)
+        readable = shard.value('count(syseng_up{job="syseng"} == 1)', default=0)
         expect(readable == len(targets[index]), f"shard {index}: {readable:.0f} instances with "
                f"syseng_up == 1, want {len(targets[index])}")
-        groups = scale.get_json(f"{url}/api/v1/rules")["data"]["groups"]
-        names = {rule["name"] for group in groups for rule in group["rules"]}
-        want = {name for _, name, where in topology.placements if where == kit_rules.SHARD}
+        names = shard.rule_names()
+        want = {p.name for p in topology.placements if p.where == rules.SHARD}
         expect(names == want, f"shard {index} evaluates {sorted(names ^ want)} unexpectedly")
 
     def recorded():
-        counts = [topology.scalar(topology.shard_url(i), "count(instance:syseng_http_requests:rate5m)",
+        counts = [topology.shard(i).value("count(instance:syseng_http_requests:rate5m)",
                                   default=0) for i in range(SHARDS)]
         return counts if counts == [len(t) for t in targets] else None
     wait_for("each shard's per-instance recording rules over its own instances", recorded, 30)
-    exporters = [len(topology.vector(topology.shard_url(i), 'up{job="syseng_exporter"}', key="instance"))
+    exporters = [len(topology.shard(i).vector('up{job="syseng_exporter"}', key="instance"))
                  for i in range(SHARDS)]
     expect(sum(exporters) == len(topology.exporter_names()),
            f"exporter targets per shard {exporters}, want {len(topology.exporter_names())} in all")
@@ -141,20 +113,20 @@ def check_global_store(topology, fleet, targets):
     vm = topology.vm
 
     def everyone():
-        seen = topology.vector(vm, 'count by (instance) (count_over_time(up{job="syseng"}[5s]))',
+        seen = vm.vector('count by (instance) (count_over_time(up{job="syseng"}[5s]))',
                                key="instance")
         return seen if set(seen) == set(fleet) else None
     _, took = wait_for("every instance in the global store", everyone, 60)
-    copies = topology.vector(vm, 'count by (instance) (up{job="syseng"})', key="instance")
+    copies = vm.vector('count by (instance) (up{job="syseng"})', key="instance")
     expect(set(copies) == set(fleet) and set(copies.values()) == {1.0},
            f"up series per instance in the global store: {sorted(set(copies.values()))}")
-    most = topology.scalar(vm, 'max(count by (__name__, instance, code) ({job="syseng", instance!=""}))')
+    most = vm.value('max(count by (__name__, instance, code) ({job="syseng", instance!=""}))')
     expect(most == 1, f"an instance's series is stored {most:.0f} times in the global store")
-    shard_of = topology.vector(vm, 'up{job="syseng"}', key=("instance", "shard"))
+    shard_of = vm.vector('up{job="syseng"}', key=("instance", "shard"))
     for (instance, shard) in shard_of:
         expect(instance in targets[int(shard)],
                f"{instance} is labelled shard={shard} in the global store but scraped elsewhere")
-    series = topology.scalar(vm, 'count({job="syseng", instance!=""})')
+    series = vm.value('count({job="syseng", instance!=""})')
     log(f"   the global store holds each instance's series once ({series:.0f} series of "
         f"{len(fleet)} instances, each with its shard's label; complete after {took:.1f}s)")
 
@@ -179,17 +151,18 @@ SUMS = [
 DASHBOARD_SUMS = [
     ("request rate per zone (raw counters)",
      'sum by (zone) (rate(syseng_http_requests_total{job="syseng"}[20s]))', "zone"),
-    ("request rate (raw counters)", 'sum(rate(syseng_http_requests_total{job="syseng"}[20s]))', None),
+    ("request rate (raw counters)", 'sum(rate(syseng_http_requests_total{job="syseng"}[20s]))',
+     None),
 ]
 
 
 def compare_sums(topology, at, what, expr, key, tolerance):
-    shards = [topology.vector(topology.shard_url(i), expr, at, key) for i in range(SHARDS)]
+    shards = [topology.shard(i).vector(expr, at, key) for i in range(SHARDS)]
     summed = {}
     for answer in shards:
         for label, value in answer.items():
             summed[label] = summed.get(label, 0.0) + value
-    global_ = topology.vector(topology.vm, expr, at, key)
+    global_ = topology.vm.vector(expr, at, key)
     expect(global_ and set(global_) == set(summed),
            f"{what}: global store has {sorted(global_)}, shards {sorted(summed)}")
     worst = 0.0
@@ -203,10 +176,10 @@ def compare_sums(topology, at, what, expr, key, tolerance):
 def check_fleet_answers(topology, fleet):
     def recorded_everywhere():
         at = time.time() - SETTLE
-        counts = [topology.scalar(url, "count(instance:syseng_http_requests:rate5m)", at, 0)
-                  for url in [topology.vm] + [topology.shard_url(i) for i in range(SHARDS)]]
+        counts = [api.value("count(instance:syseng_http_requests:rate5m)", at, 0)
+                  for api in [topology.vm, *topology.shards]]
         # The raw-counter queries compare equal only over windows the data covers entirely.
-        covered = topology.scalar(topology.vm, 'min(count_over_time(up{job="syseng"}[25s]))', at, 0)
+        covered = topology.vm.value('min(count_over_time(up{job="syseng"}[25s]))', at, 0)
         return at if counts[0] == len(fleet) == sum(counts[1:]) and covered >= 24 else None
     at, _ = wait_for(f"per-instance rates of the {len(fleet)} instances, and 25s of samples, "
                      f"{SETTLE}s ago in the shards and the global store", recorded_everywhere, 60)
@@ -220,11 +193,11 @@ def check_fleet_answers(topology, fleet):
     # The error ratio: the global store's ratio against the ratio of the shards' summed parts.
     ratio_expr = ("sum(instance:syseng_http_requests_errors:rate5m) / "
                   "sum(instance:syseng_http_requests:rate5m)")
-    parts = [(topology.scalar(topology.shard_url(i), "sum(instance:syseng_http_requests_errors:rate5m)", at),
-              topology.scalar(topology.shard_url(i), "sum(instance:syseng_http_requests:rate5m)", at))
+    parts = [(topology.shard(i).value("sum(instance:syseng_http_requests_errors:rate5m)", at),
+              topology.shard(i).value("sum(instance:syseng_http_requests:rate5m)", at))
              for i in range(SHARDS)]
     recorded_shards = sum(p[0] for p in parts) / sum(p[1] for p in parts)
-    recorded_global = topology.scalar(topology.vm, ratio_expr, at)
+    recorded_global = topology.vm.value(ratio_expr, at)
     expect(close(recorded_global, recorded_shards, ROUNDING),
            f"error ratio (recorded rates): global {recorded_global} != shards' {recorded_shards}")
     log(f"   error ratio: global {recorded_global:.6f} = (errors 0 + errors 1) / (requests 0 + "
@@ -232,55 +205,42 @@ def check_fleet_answers(topology, fleet):
 
     # The global rules' own results (vmalert's, written back to the store) for the counts, which
     # do not move while the fleet is healthy: equal to the shards' counts.
-    shard_zones = [topology.vector(topology.shard_url(i), 'count by (zone) (up{job="syseng"})', key="zone")
+    shard_zones = [topology.shard(i).vector('count by (zone) (up{job="syseng"})', key="zone")
                    for i in range(SHARDS)]
     want = {zone: sum(z.get(zone, 0) for z in shard_zones) for zone in set().union(*shard_zones)}
 
     def global_rules_agree():
-        return topology.vector(topology.vm, "job_zone:up:count", key="zone") == want and \
-            topology.vector(topology.vm, "job_zone:syseng_up:sum", key="zone") == want and \
-            topology.scalar(topology.vm, "job:up:count") == sum(want.values())
+        return topology.vm.vector("job_zone:up:count", key="zone") == want and \
+            topology.vm.vector("job_zone:syseng_up:sum", key="zone") == want and \
+            topology.vm.value("job:up:count") == sum(want.values())
     wait_for("the global rules' job_zone:up:count and job_zone:syseng_up:sum to equal the "
              "shards' counts", global_rules_agree, 30)
-    log(f"   global rules: job_zone:up:count = job_zone:syseng_up:sum = the shards' counts per zone "
+    log("   global rules: job_zone:up:count = job_zone:syseng_up:sum = the shards' counts per zone "
         f"({', '.join(f'{z}={v:.0f}' for z, v in sorted(want.items()))}), job:up:count = "
         f"{sum(want.values()):.0f}")
 
 
-def dashboard_queries(work):
-    """Every panel and variable query of the kit's dashboard, as {name: PromQL}, extracted by the
-    kit's own tool; only the values it puts in place of Grafana's variables are swapped for ones
-    that match this fleet (any instance and zone, windows of a few one-second scrapes)."""
-    spec = importlib.util.spec_from_file_location("check_kit", scale.KIT / "tools" / "check_kit.py")
-    check_kit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check_kit)
-    values = {"instance": ".+", "zone": ".+", "__rate_interval": "10s", "__range": "1m"}
-    check_kit.SUBSTITUTIONS = [(variable, values.get(variable.strip("${}"), value))
-                               for variable, value in check_kit.SUBSTITUTIONS]
-    out = work / "dashboard-queries.json"
-    report = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(report):
-            check_kit.check_dashboard(str(scale.KIT / "dashboards" / "syseng.json"), str(out))
-    except SystemExit as exit_:  # the tool exits with its verdict
-        if exit_.code:
-            raise CheckFailed(f"the kit's dashboard check failed: {report.getvalue()}") from None
-    rules = json.loads(out.read_text())["groups"][0]["rules"]
-    return {rule["record"]: rule["expr"] for rule in rules}
+def dashboard_queries():
+    """Every panel and variable query of the kit's dashboard, with values in place of Grafana's
+    variables that match this fleet (any instance and zone, windows of a few one-second
+    scrapes)."""
+    return kit.dashboard_queries({"instance": ".+", "zone": ".+", "__rate_interval": "10s",
+                                  "__range": "1m"})
 
 
 def check_dashboard(topology):
     """Every dashboard query runs on the global store and has data wherever a shard has some."""
-    queries = dashboard_queries(topology.settings.work)
+    queries = dashboard_queries()
     empty_globally, empty_everywhere = [], []
     for name, expr in queries.items():
-        on_global = topology.query(topology.vm, expr)
-        on_shards = any(topology.query(topology.shard_url(i), expr) for i in range(SHARDS))
+        on_global = topology.vm.query(expr)
+        on_shards = any(topology.shard(i).query(expr) for i in range(SHARDS))
         if not on_global:
             (empty_everywhere if not on_shards else empty_globally).append(name)
     expect(not empty_globally, f"dashboard queries with data on a shard but none on the global "
            f"store: {empty_globally}")
-    log(f"   {len(queries) - len(empty_everywhere)} of {len(queries)} dashboard queries answer from "
+    log(f"   {len(queries) - len(empty_everywhere)} of {len(queries)} dashboard queries answer "
+        "from "
         f"the global store; empty on the shards too (nothing to show while healthy): "
         f"{', '.join(empty_everywhere) or 'none'}")
 
@@ -294,15 +254,15 @@ def firing(alerts, name=None):
 def check_shard_loss(topology, targets):
     victim, survivor = 1, 0
     lost = len(targets[victim])
-    global_alerts = {a["name"] for a in firing(topology.vmalert_alerts())}
+    global_alerts = {a["name"] for a in firing(topology.vmalert.alerts())}
     expect(not global_alerts, f"global alerts firing before the drill: {sorted(global_alerts)}")
-    log(f"   killing shard {victim} (SIGKILL, PID {topology.pid(f'shard-{victim}')}): "
+    log(f"   killing shard {victim} (SIGKILL, PID {topology.processes.pid(f'shard-{victim}')}): "
         f"{lost} instances")
     killed_at = time.monotonic()
-    topology.kill(f"shard-{victim}")
+    topology.processes.kill(f"shard-{victim}")
 
     def missing():
-        alerts = firing(topology.vmalert_alerts(), "SysengShardMissing")
+        alerts = firing(topology.vmalert.alerts(), "SysengShardMissing")
         return alerts or None
     alerts, took = wait_for("SysengShardMissing on the global view", missing, 60)
     expect(len(alerts) == 1 and alerts[0]["labels"].get("shard") == str(victim),
@@ -316,28 +276,31 @@ def check_shard_loss(topology, targets):
     # and the fleet-wide rules now count the surviving half.
     watch_until = time.monotonic() + QUIET_WATCH
     while time.monotonic() < watch_until:
-        others = {a["name"] for a in firing(topology.vmalert_alerts())} - {"SysengShardMissing"}
+        others = {a["name"] for a in firing(topology.vmalert.alerts())} - {"SysengShardMissing"}
         expect(not others, f"other global alerts fire after the kill: {sorted(others)}")
         time.sleep(POLL)
     expect(shard_targets(topology, survivor) == targets[survivor],
            f"shard {survivor} lost targets after shard {victim} died")
-    expect(not firing(topology.shard_alerts(survivor)),
-           f"shard {survivor} fires {[a['labels']['alertname'] for a in firing(topology.shard_alerts(survivor))]}")
-    fresh = topology.scalar(topology.vm, f'count(count_over_time(up{{job="syseng",shard="{survivor}"}}[3s]))', default=0)
+    expect(not firing(topology.shard(survivor).alerts()),
+           f"shard {survivor} fires "
+           f"{[a['labels']['alertname'] for a in firing(topology.shard(survivor).alerts())]}")
+    fresh = topology.vm.value(
+        f'count(count_over_time(up{{job="syseng",shard="{survivor}"}}[3s]))', default=0)
     expect(fresh == len(targets[survivor]), f"the global store has fresh samples of {fresh:.0f} "
            f"of shard {survivor}'s {len(targets[survivor])} instances")
 
     def counted():
-        value = topology.scalar(topology.vm, "job:up:count")
+        value = topology.vm.value("job:up:count")
         return value == len(targets[survivor])
     wait_for(f"the global job:up:count to count shard {survivor}'s instances only", counted, 30)
     log(f"   shard {survivor} keeps scraping its {len(targets[survivor])} instances and sending; "
         f"the global job:up:count is {len(targets[survivor])}; no other alert")
 
     def routed():
-        alerts = [a for a in topology.alertmanager_alerts()
+        alerts = [a for a in topology.alertmanager.alerts()
                   if a["labels"].get("alertname") == "SysengShardMissing"]
-        return alerts if len(alerts) == 1 and alerts[0]["labels"].get("shard") == str(victim) else None
+        one = len(alerts) == 1 and alerts[0]["labels"].get("shard") == str(victim)
+        return alerts if one else None
     wait_for("SysengShardMissing in Alertmanager", routed, 30)
     log(f"   Alertmanager holds one SysengShardMissing{{shard=\"{victim}\",severity=\"page\"}}")
 
@@ -345,8 +308,8 @@ def check_shard_loss(topology, targets):
     topology.start_shard(victim)
 
     def recovered():
-        alerts = firing(topology.vmalert_alerts())
-        whole = topology.scalar(topology.vm, "job:up:count") == sum(map(len, targets))
+        alerts = firing(topology.vmalert.alerts())
+        whole = topology.vm.value("job:up:count") == sum(map(len, targets))
         return whole and not alerts
     _, took = wait_for("SysengShardMissing to clear and the global view to count the whole fleet",
                        recovered, 60)
@@ -361,7 +324,7 @@ def check_shard_loss(topology, targets):
 
 def check_fleet_fault(topology, fleet, targets):
     by_index = {instance["index"]: address for address, instance in fleet.items()}
-    fault = topology.fault({"kind": "error_burst", "targets": {"share": 0.5},
+    fault = topology.admin.fault({"kind": "error_burst", "targets": {"share": 0.5},
                             "share_of_requests": 0.5})
     hit = [by_index[i] for i in fault["instances"]]
     per_shard = [len(set(hit) & targets[i]) for i in range(SHARDS)]
@@ -371,21 +334,21 @@ def check_fleet_fault(topology, fleet, targets):
     injected = time.monotonic()
 
     def page():
-        return firing(topology.vmalert_alerts(), "SysengErrorBudgetBurnFast") or None
+        return firing(topology.vmalert.alerts(), "SysengErrorBudgetBurnFast") or None
     alerts, took = wait_for("SysengErrorBudgetBurnFast on the global view", page, 90)
     expect(len(alerts) == 1, f"{len(alerts)} SysengErrorBudgetBurnFast alerts: "
            f"{[a['labels'] for a in alerts]}")
     expect("shard" not in alerts[0]["labels"],
            f"the fleet-wide alert carries a shard label: {alerts[0]['labels']}")
     for index in range(SHARDS):
-        names = {a["labels"]["alertname"] for a in topology.shard_alerts(index)}
+        names = {a["labels"]["alertname"] for a in topology.shard(index).alerts()}
         expect("SysengErrorBudgetBurnFast" not in names,
                f"shard {index} evaluates SysengErrorBudgetBurnFast")
     log(f"   one SysengErrorBudgetBurnFast{{job=\"syseng\"}} fires on vmalert after {took:.1f}s "
         f"(value {float(alerts[0]['value']):.1%}); neither shard has it")
 
     def routed():
-        alerts = [a for a in topology.alertmanager_alerts()
+        alerts = [a for a in topology.alertmanager.alerts()
                   if a["labels"].get("alertname") == "SysengErrorBudgetBurnFast"]
         return alerts or None
     alerts, _ = wait_for("SysengErrorBudgetBurnFast in Alertmanager", routed, 30)
@@ -393,7 +356,7 @@ def check_fleet_fault(topology, fleet, targets):
            f"Alertmanager holds {[a['labels'] for a in alerts]}")
     log(f"   Alertmanager holds it once, severity={alerts[0]['labels'].get('severity')}, "
         f"no shard label ({time.monotonic() - injected:.1f}s after the injection)")
-    topology.clear_faults()
+    topology.admin.clear_faults()
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -402,7 +365,7 @@ def run(topology, instances):
     start = time.monotonic()
     log(f"== starting the topology (fast mode, {instances} instances, {SHARDS} shards)")
     topology.start(log=lambda m: log(f"   {m}"))
-    fleet = topology.fleet()
+    fleet = topology.admin.fleet()
     expect(len(fleet) == instances, f"the simulator lists {len(fleet)} instances")
 
     log("== 1. every instance is scraped by exactly one shard")
@@ -416,7 +379,7 @@ def run(topology, instances):
     check_shard_loss(topology, targets)
     log("== 5. a fault on both shards raises the fleet-wide alert once")
     check_fleet_fault(topology, fleet, targets)
-    died = topology.exited()
+    died = topology.processes.exited()
     expect(not died, f"processes exited during the check: {died}")
     log(f"scale check: all passed in {time.monotonic() - start:.0f}s")
 
@@ -433,21 +396,21 @@ def main(argv):
     signal.signal(signal.SIGINT, on_signal)
 
     work = Path(tempfile.mkdtemp(prefix="syseng-scale-check-"))
-    topology = scale.Topology(scale.Settings(work=work, instances=args.instances, shards=SHARDS,
-                                             fast=True, alertmanager=True, receiver=False))
+    topology = Topology(Settings(work=work, instances=args.instances, shards=SHARDS,
+                                 fast=True, alertmanager=True, receiver=False))
     status = 0
     try:
         run(topology, args.instances)
-    except (CheckFailed, scale.TopologyError) as error:
+    except HarnessError as error:
         log(f"FAILED: {error}")
         status = 1
-    except Exception:  # noqa: BLE001 - report, clean up, fail
+    except Exception:  # anything else: report, clean up, fail
         traceback.print_exc()
         status = 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        survivors = topology.stop()
+        survivors = topology.processes.stop()
         if survivors:
             log(f"FAILED: still running after SIGKILL: {', '.join(survivors)}")
             status = 1

@@ -433,9 +433,43 @@ struct RawTargets {
 /// Parses a fault from its JSON form, e.g.
 /// `{"kind":"error_burst","targets":{"zone":"zone-a"},"share_of_requests":0.2,"duration":"5m"}`.
 pub fn parse_json(body: &[u8]) -> Result<FaultSpec, String> {
-    let request: Map<String, Value> =
+    let Request(request) =
         serde_json::from_slice(body).map_err(|e| format!("invalid fault JSON: {e}"))?;
     validate(request)
+}
+
+/// A request's fields, as a JSON object in which no field is given twice (a map would keep the
+/// last silently).
+struct Request(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Request;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a fault object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Request, A::Error> {
+                let mut fields = Map::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if fields.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate field `{key}`"
+                        )));
+                    }
+                    fields.insert(key, value);
+                }
+                Ok(Request(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 /// Parses the start-up flag form, e.g. `kind=down,index=2` or `kind=latency,range=0-4,factor=3`;
@@ -669,6 +703,14 @@ mod tests {
             (
                 r#"{"kind":"down","targets":{"share":0}}"#,
                 "targets.share must be within",
+            ),
+            (
+                r#"{"kind":"down","targets":{"all":true},"kind":"hang"}"#,
+                "invalid fault JSON: duplicate field `kind`",
+            ),
+            (
+                "[]",
+                "invalid fault JSON: invalid type: sequence, expected a fault object",
             ),
             ("not json", "invalid fault JSON"),
         ];

@@ -4,6 +4,71 @@
 //! The encoder is ours because the crates at hand either lack a summary without quantiles or
 //! write non-finite values differently from the OpenMetrics spec; the families here are few and
 //! the formats small, and the tests check the output with promtool and a parser.
+//!
+//! # Example
+//!
+//! A gauge and a labelled counter, written in both formats. The counter family is named
+//! without `_total`; the text format's metadata adds it, OpenMetrics' does not, and the
+//! samples always carry it. Label values are escaped, and OpenMetrics ends with `# EOF`.
+//!
+//! ```
+//! use syseng_exporter::exposition::{Format, MetricFamily, MetricType, encode, finish};
+//!
+//! let families = [
+//!     MetricFamily::gauge("syseng_up", "Whether the last read of /stats succeeded.", 1.0),
+//!     MetricFamily::new("syseng_requests", "Requests served, by code.", MetricType::Counter)
+//!         .with_sample("_total", vec![("code", "200".into())], 65221.0)
+//!         .with_sample("_total", vec![("code", "5\"xx\"".into())], f64::INFINITY),
+//! ];
+//!
+//! let mut text = String::new();
+//! encode(&families, Format::Text, &mut text);
+//! finish(Format::Text, &mut text);
+//! assert_eq!(
+//!     text,
+//!     concat!(
+//!         "# HELP syseng_up Whether the last read of /stats succeeded.\n",
+//!         "# TYPE syseng_up gauge\n",
+//!         "syseng_up 1\n",
+//!         "# HELP syseng_requests_total Requests served, by code.\n",
+//!         "# TYPE syseng_requests_total counter\n",
+//!         "syseng_requests_total{code=\"200\"} 65221\n",
+//!         "syseng_requests_total{code=\"5\\\"xx\\\"\"} +Inf\n",
+//!     )
+//! );
+//!
+//! let mut openmetrics = String::new();
+//! encode(&families, Format::OpenMetrics, &mut openmetrics);
+//! finish(Format::OpenMetrics, &mut openmetrics);
+//! assert_eq!(
+//!     openmetrics,
+//!     concat!(
+//!         "# HELP syseng_up Whether the last read of /stats succeeded.\n",
+//!         "# TYPE syseng_up gauge\n",
+//!         "syseng_up 1\n",
+//!         "# HELP syseng_requests Requests served, by code.\n",
+//!         "# TYPE syseng_requests counter\n",
+//!         "syseng_requests_total{code=\"200\"} 65221\n",
+//!         "syseng_requests_total{code=\"5\\\"xx\\\"\"} +Inf\n",
+//!         "# EOF\n",
+//!     )
+//! );
+//! ```
+//!
+//! Which format a scrape gets depends on its `Accept` header:
+//!
+//! ```
+//! use syseng_exporter::exposition::Format;
+//!
+//! let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+//! assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+//! assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+//! assert_eq!(Format::negotiate(None), Format::Text);
+//! assert_eq!(
+//!     Format::OpenMetrics.content_type(),
+//!     "application/openmetrics-text; version=1.0.0; charset=utf-8"
+//! );
+//! ```
 
 use std::fmt::Write as _;
 
@@ -138,6 +203,24 @@ impl Format {
 /// Writes families in the given format. OpenMetrics output ends with `# EOF`; call
 /// [`finish`] once after the last batch. Families without samples are left out: their
 /// metadata alone says nothing, and some OpenMetrics parsers refuse it.
+///
+/// ```
+/// use syseng_exporter::exposition::{Format, MetricFamily, MetricType, encode, finish};
+///
+/// let mut out = String::new();
+/// let empty = MetricFamily::new("syseng_errors", "Errors.", MetricType::Counter);
+/// encode(&[empty], Format::OpenMetrics, &mut out);
+/// assert_eq!(out, "");
+///
+/// // Batches are concatenated; `finish` is called once, after the last.
+/// encode(&[MetricFamily::gauge("a", "A.", 0.5)], Format::OpenMetrics, &mut out);
+/// encode(&[MetricFamily::gauge("b", "B.", f64::NAN)], Format::OpenMetrics, &mut out);
+/// finish(Format::OpenMetrics, &mut out);
+/// assert_eq!(
+///     out,
+///     "# HELP a A.\n# TYPE a gauge\na 0.5\n# HELP b B.\n# TYPE b gauge\nb NaN\n# EOF\n"
+/// );
+/// ```
 pub fn encode(families: &[MetricFamily], format: Format, out: &mut String) {
     for family in families.iter().filter(|family| !family.samples.is_empty()) {
         encode_family(family, format, out);

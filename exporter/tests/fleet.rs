@@ -8,7 +8,11 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::STEP_TIMEOUT;
+use common::client::Client;
+use common::exposition::value_of;
+use common::process::Exporter;
+use common::upstream::{Behaviour, SAMPLE, Upstream};
 
 fn probe_path(upstream: &Upstream) -> String {
     format!("/probe?target={}", upstream.target())

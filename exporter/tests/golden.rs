@@ -1,5 +1,6 @@
 //! Golden tests of the pure core: each `testdata/NAME.json` is decoded, converted and encoded
-//! in both formats, and compared with `testdata/golden/NAME.prom` and `NAME.om`.
+//! in both formats, and compared with `testdata/golden/NAME.prom` and `NAME.om`; each
+//! `testdata/rejected/NAME.json` fails to decode with the error in `NAME.error`.
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them; review the diff by eye.
 
 mod common;
@@ -30,15 +31,21 @@ fn render(document: &[u8], format: Format) -> String {
 }
 
 fn check_golden(name: &str, extension: &str, actual: &str) {
-    let path = testdata()
-        .join("golden")
-        .join(format!("{name}.{extension}"));
+    check_file(
+        &testdata()
+            .join("golden")
+            .join(format!("{name}.{extension}")),
+        actual,
+    );
+}
+
+fn check_file(path: &Path, actual: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
+        std::fs::write(path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
+    let expected = std::fs::read_to_string(path)
         .unwrap_or_else(|error| panic!("{}: {error} (UPDATE_GOLDEN=1 creates it)", path.display()));
     assert_eq!(actual, expected, "{} differs", path.display());
 }
@@ -59,10 +66,26 @@ fn every_document_matches_its_golden_expositions() {
         let name = path.file_stem().unwrap().to_str().unwrap();
         let document = std::fs::read(&path).unwrap();
         let text = render(&document, Format::Text);
-        common::assert_promtool_accepts(&text);
+        common::exposition::assert_promtool_accepts(&text);
         check_golden(name, "prom", &text);
         let openmetrics = render(&document, Format::OpenMetrics);
-        common::assert_openmetrics_parses(&openmetrics);
+        common::exposition::assert_openmetrics_parses(&openmetrics);
         check_golden(name, "om", &openmetrics);
+    }
+}
+
+#[test]
+fn every_rejected_document_fails_with_its_exact_error() {
+    let documents = common::upstream::rejected_documents();
+    assert!(
+        documents.len() >= 10,
+        "testdata/rejected has the bad documents"
+    );
+    for (path, document) in documents {
+        let error = match decode_stats(&document) {
+            Ok(decoded) => panic!("{} decodes: {decoded:?}", path.display()),
+            Err(error) => error.to_string(),
+        };
+        check_file(&path.with_extension("error"), &format!("{error}\n"));
     }
 }

@@ -1,6 +1,7 @@
 //! `--web.config.file`: every file in testdata/web loads or fails with its exact error, and the
-//! real binary serves TLS, client certificates, basic authentication and headers, reloads
-//! rotated certificates, and is scraped over TLS with basic auth by a real Prometheus.
+//! exporter serves TLS, client certificates, basic authentication and headers (in-process),
+//! reloads rotated certificates and refuses a bad file at start-up (the binary), and is scraped
+//! over TLS with basic auth by a real Prometheus.
 
 mod common;
 
@@ -9,7 +10,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::client::{Endpoint, http_get};
+use common::in_process::InProcess;
+use common::process::Exporter;
+use common::tls::{curl, write_certificates};
+use common::upstream::Upstream;
+use common::{STEP_TIMEOUT, TempDir};
 use syseng_exporter::web::WebConfig;
 
 fn testdata() -> PathBuf {
@@ -78,22 +84,28 @@ fn every_bad_file_fails_with_its_exact_error() {
     }
 }
 
-fn start_with_web_config(dir: &TempDir, file: &str) -> Exporter {
+/// Flags for an exporter whose sidecar upstream serves the sample, with `file` in `dir` as its
+/// web configuration.
+fn web_flags(dir: &TempDir, file: &str) -> [String; 2] {
     let upstream = Box::leak(Box::new(Upstream::sample()));
-    Exporter::start(&[
-        &format!("--syseng.stats-uri={}", upstream.stats_uri()),
-        &format!("--web.config.file={}", dir.path().join(file).display()),
-    ])
+    [
+        format!("--syseng.stats-uri={}", upstream.stats_uri()),
+        format!("--web.config.file={}", dir.path().join(file).display()),
+    ]
 }
 
-fn https_url(exporter: &Exporter, path: &str) -> String {
+fn serve_with_web_config(dir: &TempDir, file: &str) -> InProcess {
+    InProcess::start(&web_flags(dir, file).each_ref().map(String::as_str))
+}
+
+fn https_url(exporter: &Endpoint, path: &str) -> String {
     format!("https://localhost:{}{path}", exporter.address.port())
 }
 
 #[test]
 fn tls_with_basic_auth_refuses_missing_or_wrong_credentials() {
     let dir = fixture();
-    let exporter = start_with_web_config(&dir, "all.good.yml");
+    let exporter = serve_with_web_config(&dir, "all.good.yml");
     let ca = dir.path().join("ca.crt");
     let ca = ca.to_str().unwrap();
     let url = https_url(&exporter, "/metrics");
@@ -172,7 +184,7 @@ fn tls_with_basic_auth_refuses_missing_or_wrong_credentials() {
 #[test]
 fn required_client_certificates_are_verified() {
     let dir = fixture();
-    let exporter = start_with_web_config(&dir, "tls-client-auth.good.yml");
+    let exporter = serve_with_web_config(&dir, "tls-client-auth.good.yml");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let url = https_url(&exporter, "/-/healthy");
     let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
@@ -215,7 +227,12 @@ fn required_client_certificates_are_verified() {
 #[test]
 fn rotated_certificates_are_used_without_a_restart_and_broken_changes_are_ignored() {
     let dir = fixture();
-    let exporter = start_with_web_config(&dir, "tls.good.yml");
+    // A process, for its log of the broken change.
+    let exporter = Exporter::start(
+        &web_flags(&dir, "tls.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
     let url = https_url(&exporter, "/-/healthy");
     let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
     let ca = dir.path().join("ca.crt").to_string_lossy().into_owned();
@@ -306,7 +323,7 @@ fn free_port() -> u16 {
 #[test]
 fn real_prometheus_scrapes_over_tls_with_basic_auth() {
     let dir = fixture();
-    let exporter = start_with_web_config(&dir, "all.good.yml");
+    let exporter = serve_with_web_config(&dir, "all.good.yml");
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,

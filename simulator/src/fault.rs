@@ -3,6 +3,9 @@
 //! A fault is requested as JSON (admin API) or as `key=value,...` (start-up flag); both go
 //! through the same validation so they accept and reject exactly the same things, each
 //! rejection being one line that names the offending field.
+//!
+//! What differs between kinds (name, fields, their validation, the [`Effect`] they make and how
+//! it is described back) is one entry of [`KINDS`]; the rest of this module is common to all.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -79,51 +82,227 @@ impl BrokenMode {
     }
 }
 
-impl Effect {
-    /// The `kind` name used in requests and listings.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Effect::ErrorBurst { .. } => "error_burst",
-            Effect::Latency { .. } => "latency",
-            Effect::Traffic { .. } => "traffic",
-            Effect::SlowStats { .. } => "slow_stats",
-            Effect::Hang => "hang",
-            Effect::Down => "down",
-            Effect::Restart { .. } => "restart",
-            Effect::BrokenOutput { .. } => "broken_output",
-        }
-    }
+/// One fault kind: everything that differs between kinds, so that adding a kind is one entry
+/// of [`KINDS`] (and one row of the table in docs/simulator.md, which a test checks).
+pub struct Kind {
+    /// The `kind` of requests and listings.
+    pub name: &'static str,
+    /// The kind-specific fields it accepts; any other field is rejected.
+    pub fields: &'static [&'static str],
+    /// A valid request of this kind, without `kind` and `targets` (tested to round-trip).
+    pub example: &'static str,
+    /// Validates the fields (all optional, each rejection naming its field) into an effect.
+    build: fn(&Fields) -> Result<Effect, String>,
+    /// The fields of `effect`, as accepted in requests, if it is of this kind.
+    describe: fn(&Effect) -> Option<Map<String, Value>>,
+}
 
-    /// Adds the kind-specific parameters to a JSON description.
-    fn describe_into(&self, out: &mut Map<String, Value>) {
-        match *self {
+/// Every fault kind, in the order documented.
+pub const KINDS: &[Kind] = &[
+    Kind {
+        name: "error_burst",
+        fields: &["share_of_requests", "code"],
+        example: r#"{"share_of_requests":0.2,"code":503}"#,
+        build: |f| {
+            let share_of_requests = f.number("share_of_requests")?.unwrap_or(1.0);
+            if !(0.0..=1.0).contains(&share_of_requests) {
+                return Err(format!(
+                    "share_of_requests must be within [0, 1], got {share_of_requests}"
+                ));
+            }
+            let code = match f.get("code") {
+                None => 500,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|code| u16::try_from(code).ok())
+                    .filter(|code| (100..=599).contains(code))
+                    .ok_or_else(|| {
+                        format!("code must be an HTTP status within 100..=599, got {v}")
+                    })?,
+            };
+            Ok(Effect::ErrorBurst {
+                share_of_requests,
+                code,
+            })
+        },
+        describe: |effect| match *effect {
             Effect::ErrorBurst {
                 share_of_requests,
                 code,
-            } => {
-                out.insert("share_of_requests".into(), json!(share_of_requests));
-                out.insert("code".into(), json!(code));
+            } => Some(fields([
+                ("share_of_requests", json!(share_of_requests)),
+                ("code", json!(code)),
+            ])),
+            _ => None,
+        },
+    },
+    Kind {
+        name: "latency",
+        fields: &["factor", "shift"],
+        example: r#"{"factor":3,"shift":"250ms"}"#,
+        build: |f| {
+            let (factor, shift_ms) = (f.factor("factor")?, f.duration_ms("shift")?);
+            if factor.is_none() && shift_ms.is_none() {
+                return Err("latency needs factor and/or shift".to_owned());
             }
-            Effect::Latency { factor, shift_ms } => {
-                out.insert("factor".into(), json!(factor));
-                out.insert("shift".into(), json!(format_millis(shift_ms)));
-            }
-            Effect::Traffic { factor } => {
-                out.insert("factor".into(), json!(factor));
-            }
+            Ok(Effect::Latency {
+                factor: factor.unwrap_or(1.0),
+                shift_ms: shift_ms.unwrap_or(0),
+            })
+        },
+        describe: |effect| match *effect {
+            Effect::Latency { factor, shift_ms } => Some(fields([
+                ("factor", json!(factor)),
+                ("shift", json!(format_millis(shift_ms))),
+            ])),
+            _ => None,
+        },
+    },
+    Kind {
+        name: "traffic",
+        fields: &["factor"],
+        example: r#"{"factor":0.1}"#,
+        build: |f| {
+            Ok(Effect::Traffic {
+                factor: f
+                    .factor("factor")?
+                    .ok_or("traffic needs factor (e.g. 0.1 for a drop, 5 for a surge)")?,
+            })
+        },
+        describe: |effect| match *effect {
+            Effect::Traffic { factor } => Some(fields([("factor", json!(factor))])),
+            _ => None,
+        },
+    },
+    Kind {
+        name: "slow_stats",
+        fields: &["delay"],
+        example: r#"{"delay":"15s"}"#,
+        build: |f| {
+            Ok(Effect::SlowStats {
+                delay_ms: f
+                    .duration_ms("delay")?
+                    .ok_or("slow_stats needs delay (e.g. \"15s\")")?,
+            })
+        },
+        describe: |effect| match *effect {
             Effect::SlowStats { delay_ms } => {
-                out.insert("delay".into(), json!(format_millis(delay_ms)));
+                Some(fields([("delay", json!(format_millis(delay_ms)))]))
             }
-            Effect::Restart {
-                every_ms: Some(every),
-            } => {
-                out.insert("every".into(), json!(format_millis(every)));
+            _ => None,
+        },
+    },
+    Kind {
+        name: "hang",
+        fields: &[],
+        example: "{}",
+        build: |_| Ok(Effect::Hang),
+        describe: |effect| (*effect == Effect::Hang).then(Map::new),
+    },
+    Kind {
+        name: "down",
+        fields: &[],
+        example: "{}",
+        build: |_| Ok(Effect::Down),
+        describe: |effect| (*effect == Effect::Down).then(Map::new),
+    },
+    Kind {
+        name: "restart",
+        fields: &["every"],
+        example: r#"{"every":"30s"}"#,
+        build: |f| {
+            let every_ms = f.duration_ms("every")?;
+            if every_ms.is_some_and(|ms| ms < 1_000) {
+                return Err("every must be at least 1s".to_owned());
             }
-            Effect::BrokenOutput { mode } => {
-                out.insert("mode".into(), json!(mode.name()));
-            }
-            Effect::Hang | Effect::Down | Effect::Restart { every_ms: None } => {}
+            Ok(Effect::Restart { every_ms })
+        },
+        describe: |effect| match *effect {
+            Effect::Restart { every_ms } => Some(fields(
+                every_ms.map(|every| ("every", json!(format_millis(every)))),
+            )),
+            _ => None,
+        },
+    },
+    Kind {
+        name: "broken_output",
+        fields: &["mode"],
+        example: r#"{"mode":"wrong_shape"}"#,
+        build: |f| {
+            let mode = match f.get("mode") {
+                None => BrokenMode::Malformed,
+                Some(given) => BrokenMode::NAMES
+                    .iter()
+                    .find(|(name, _)| given.as_str() == Some(name))
+                    .map(|(_, mode)| *mode)
+                    .ok_or_else(|| {
+                        format!("mode {given} is not one of malformed, wrong_shape, http_500")
+                    })?,
+            };
+            Ok(Effect::BrokenOutput { mode })
+        },
+        describe: |effect| match *effect {
+            Effect::BrokenOutput { mode } => Some(fields([("mode", json!(mode.name()))])),
+            _ => None,
+        },
+    },
+];
+
+fn fields<'a>(pairs: impl IntoIterator<Item = (&'a str, Value)>) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+/// The kind-specific fields of one request, read by a kind's `build`; a present field of the
+/// wrong type is rejected by name, an absent one is `None`.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    fn number(&self, name: &str) -> Result<Option<f64>, String> {
+        self.get(name)
+            .map(|v| {
+                v.as_f64()
+                    .ok_or(format!("{name} must be a number, got {v}"))
+            })
+            .transpose()
+    }
+
+    /// A multiplier within [0, 1000].
+    fn factor(&self, name: &str) -> Result<Option<f64>, String> {
+        match self.get(name) {
+            Some(v) => match v.as_f64() {
+                Some(x) if (0.0..=1000.0).contains(&x) => Ok(Some(x)),
+                _ => Err(format!("{name} must be within [0, 1000], got {v}")),
+            },
+            None => Ok(None),
         }
+    }
+
+    /// A Prometheus duration (`"500ms"`, `"1h30m"`), in milliseconds.
+    fn duration_ms(&self, name: &str) -> Result<Option<u64>, String> {
+        self.get(name)
+            .map(|v| {
+                let text = v.as_str().ok_or(format!(
+                    "{name} must be a duration such as \"30s\", got {v}"
+                ))?;
+                parse_millis(text).map_err(|e| format!("{name}: {e}"))
+            })
+            .transpose()
+    }
+}
+
+/// "a, b or c".
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 
@@ -228,10 +407,12 @@ pub struct FaultSpec {
 impl FaultSpec {
     /// The JSON description used in listings (same field names as requests).
     pub fn describe(&self) -> Map<String, Value> {
-        let mut out = Map::new();
-        out.insert("kind".into(), json!(self.effect.kind()));
+        let (kind, mut out) = KINDS
+            .iter()
+            .find_map(|kind| (kind.describe)(&self.effect).map(|fields| (kind.name, fields)))
+            .expect("every effect is built by one of KINDS");
+        out.insert("kind".into(), json!(kind));
         out.insert("targets".into(), self.targets.to_json());
-        self.effect.describe_into(&mut out);
         if let Some(ms) = self.duration_ms {
             out.insert("duration".into(), json!(format_millis(ms)));
         }
@@ -249,27 +430,46 @@ struct RawTargets {
     share: Option<f64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFault {
-    kind: String,
-    targets: Option<RawTargets>,
-    duration: Option<String>,
-    share_of_requests: Option<f64>,
-    code: Option<u16>,
-    factor: Option<f64>,
-    shift: Option<String>,
-    delay: Option<String>,
-    every: Option<String>,
-    mode: Option<String>,
-}
-
 /// Parses a fault from its JSON form, e.g.
 /// `{"kind":"error_burst","targets":{"zone":"zone-a"},"share_of_requests":0.2,"duration":"5m"}`.
 pub fn parse_json(body: &[u8]) -> Result<FaultSpec, String> {
-    let raw: RawFault =
+    let Request(request) =
         serde_json::from_slice(body).map_err(|e| format!("invalid fault JSON: {e}"))?;
-    validate(raw)
+    validate(request)
+}
+
+/// A request's fields, as a JSON object in which no field is given twice (a map would keep the
+/// last silently).
+struct Request(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = Request;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a fault object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Request, A::Error> {
+                let mut fields = Map::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if fields.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "duplicate field `{key}`"
+                        )));
+                    }
+                    fields.insert(key, value);
+                }
+                Ok(Request(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 /// Parses the start-up flag form, e.g. `kind=down,index=2` or `kind=latency,range=0-4,factor=3`;
@@ -322,138 +522,44 @@ fn scalar(value: &str) -> Value {
     }
 }
 
-fn validate(raw: RawFault) -> Result<FaultSpec, String> {
-    let RawFault {
-        kind,
-        targets,
-        duration,
-        share_of_requests,
-        code,
-        factor,
-        shift,
-        delay,
-        every,
-        mode,
-    } = raw;
-    let duration_ms = duration
-        .as_deref()
-        .map(parse_millis)
-        .transpose()
-        .map_err(|e| format!("duration: {e}"))?;
+fn validate(request: Map<String, Value>) -> Result<FaultSpec, String> {
+    let mut fields = Fields(request);
+    let duration_ms = fields.duration_ms("duration")?;
+    fields.0.remove("duration");
     if duration_ms == Some(0) {
         return Err(
             "duration must be positive (omit it to keep the fault until cleared)".to_owned(),
         );
     }
-    let targets = validate_targets(
-        targets.ok_or("targets is required, e.g. {\"index\":0} or {\"all\":true}")?,
-    )?;
-    let given = [
-        ("share_of_requests", share_of_requests.is_some()),
-        ("code", code.is_some()),
-        ("factor", factor.is_some()),
-        ("shift", shift.is_some()),
-        ("delay", delay.is_some()),
-        ("every", every.is_some()),
-        ("mode", mode.is_some()),
-    ];
-    let allowed: &[&str] = match kind.as_str() {
-        "error_burst" => &["share_of_requests", "code"],
-        "latency" => &["factor", "shift"],
-        "traffic" => &["factor"],
-        "slow_stats" => &["delay"],
-        "hang" | "down" => &[],
-        "restart" => &["every"],
-        "broken_output" => &["mode"],
-        other => {
-            return Err(format!(
-                "unknown kind {other:?} (expected error_burst, latency, traffic, slow_stats, hang, down, restart or broken_output)"
-            ));
-        }
+    let targets = fields
+        .0
+        .remove("targets")
+        .ok_or("targets is required, e.g. {\"index\":0} or {\"all\":true}")?;
+    let targets =
+        validate_targets(serde_json::from_value(targets).map_err(|e| format!("targets: {e}"))?)?;
+    let names: Vec<&str> = KINDS.iter().map(|kind| kind.name).collect();
+    let kind = match fields.0.remove("kind") {
+        None => return Err(format!("kind is required, one of {}", one_of(&names))),
+        Some(given) => KINDS
+            .iter()
+            .find(|kind| given.as_str() == Some(kind.name))
+            .ok_or_else(|| format!("unknown kind {given} (expected {})", one_of(&names)))?,
     };
-    if let Some((field, _)) = given
-        .iter()
-        .find(|(name, set)| *set && !allowed.contains(name))
-    {
-        return Err(format!("{field} does not apply to kind {kind}"));
+    if let Some(field) = fields.0.keys().find(|f| !kind.fields.contains(&f.as_str())) {
+        return Err(match kind.fields {
+            [] => format!("{field} does not apply to kind {}", kind.name),
+            takes => format!(
+                "{field} does not apply to kind {} (it takes {})",
+                kind.name,
+                one_of(takes).replace(" or ", " and ")
+            ),
+        });
     }
-    let millis = |name: &str, text: Option<String>| -> Result<Option<u64>, String> {
-        text.as_deref()
-            .map(parse_millis)
-            .transpose()
-            .map_err(|e| format!("{name}: {e}"))
-    };
-    let effect = match kind.as_str() {
-        "error_burst" => {
-            let share_of_requests = share_of_requests.unwrap_or(1.0);
-            if !(0.0..=1.0).contains(&share_of_requests) {
-                return Err(format!(
-                    "share_of_requests must be within [0, 1], got {share_of_requests}"
-                ));
-            }
-            let code = code.unwrap_or(500);
-            if !(100..=599).contains(&code) {
-                return Err(format!(
-                    "code must be an HTTP status within 100..=599, got {code}"
-                ));
-            }
-            Effect::ErrorBurst {
-                share_of_requests,
-                code,
-            }
-        }
-        "latency" => {
-            if factor.is_none() && shift.is_none() {
-                return Err("latency needs factor and/or shift".to_owned());
-            }
-            let factor = checked_factor(factor.unwrap_or(1.0))?;
-            Effect::Latency {
-                factor,
-                shift_ms: millis("shift", shift)?.unwrap_or(0),
-            }
-        }
-        "traffic" => Effect::Traffic {
-            factor: checked_factor(
-                factor.ok_or("traffic needs factor (e.g. 0.1 for a drop, 5 for a surge)")?,
-            )?,
-        },
-        "slow_stats" => Effect::SlowStats {
-            delay_ms: millis("delay", delay)?.ok_or("slow_stats needs delay (e.g. \"15s\")")?,
-        },
-        "hang" => Effect::Hang,
-        "down" => Effect::Down,
-        "restart" => {
-            let every_ms = millis("every", every)?;
-            if every_ms.is_some_and(|ms| ms < 1_000) {
-                return Err("every must be at least 1s".to_owned());
-            }
-            Effect::Restart { every_ms }
-        }
-        _ => {
-            let mode = mode.as_deref().unwrap_or("malformed");
-            let mode = BrokenMode::NAMES
-                .iter()
-                .find(|(name, _)| *name == mode)
-                .map(|(_, m)| *m)
-                .ok_or_else(|| {
-                    format!("mode {mode:?} is not one of malformed, wrong_shape, http_500")
-                })?;
-            Effect::BrokenOutput { mode }
-        }
-    };
     Ok(FaultSpec {
-        effect,
+        effect: (kind.build)(&fields)?,
         targets,
         duration_ms,
     })
-}
-
-fn checked_factor(factor: f64) -> Result<f64, String> {
-    if factor.is_finite() && (0.0..=1000.0).contains(&factor) {
-        Ok(factor)
-    } else {
-        Err(format!("factor must be within [0, 1000], got {factor}"))
-    }
 }
 
 fn validate_targets(raw: RawTargets) -> Result<Targets, String> {
@@ -572,11 +678,39 @@ mod tests {
             ),
             (
                 r#"{"kind":"down","targets":{"all":true},"colour":"red"}"#,
-                "unknown field `colour`",
+                "colour does not apply to kind down",
+            ),
+            (
+                r#"{"kind":"error_burst","targets":{"all":true},"shares_of_requests":1}"#,
+                "shares_of_requests does not apply to kind error_burst (it takes share_of_requests and code)",
+            ),
+            (
+                r#"{"kind":"error_burst","targets":{"all":true},"code":"503"}"#,
+                "code must be an HTTP status within 100..=599, got \"503\"",
+            ),
+            (
+                r#"{"kind":"latency","targets":{"all":true},"shift":5}"#,
+                "shift must be a duration such as \"30s\", got 5",
+            ),
+            (
+                r#"{"targets":{"all":true}}"#,
+                "kind is required, one of error_burst, latency,",
+            ),
+            (
+                r#"{"kind":"down","targets":{"index":-1}}"#,
+                "targets: invalid value",
             ),
             (
                 r#"{"kind":"down","targets":{"share":0}}"#,
                 "targets.share must be within",
+            ),
+            (
+                r#"{"kind":"down","targets":{"all":true},"kind":"hang"}"#,
+                "invalid fault JSON: duplicate field `kind`",
+            ),
+            (
+                "[]",
+                "invalid fault JSON: invalid type: sequence, expected a fault object",
             ),
             ("not json", "invalid fault JSON"),
         ];
@@ -590,6 +724,65 @@ mod tests {
                 .unwrap_err()
                 .contains("FIRST-LAST")
         );
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_description() {
+        let mut names = Vec::new();
+        for kind in KINDS {
+            let mut request: Map<String, Value> = serde_json::from_str(kind.example).unwrap();
+            for field in request.keys() {
+                assert!(
+                    kind.fields.contains(&field.as_str()),
+                    "{}: {field}",
+                    kind.name
+                );
+            }
+            request.insert("kind".into(), json!(kind.name));
+            request.insert("targets".into(), json!({"index": 1}));
+            let spec = parse_json(Value::Object(request).to_string().as_bytes())
+                .unwrap_or_else(|e| panic!("{}: {e}", kind.name));
+            let described = spec.describe();
+            assert_eq!(
+                described["kind"], kind.name,
+                "effect claimed by another kind"
+            );
+            let again = parse_json(Value::Object(described).to_string().as_bytes()).unwrap();
+            assert_eq!(again, spec, "{}", kind.name);
+            names.push(kind.name);
+        }
+        let unknown = parse_json(br#"{"kind":"nope","targets":{"all":true}}"#).unwrap_err();
+        assert!(unknown.ends_with(&format!("(expected {})", one_of(&names))));
+    }
+
+    /// The kinds' table in docs/simulator.md has one row per kind, naming each of its fields.
+    #[test]
+    fn every_kind_is_documented_with_its_fields() {
+        let docs = include_str!("../../docs/simulator.md");
+        let rows: Vec<&str> = docs
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .filter(|line| {
+                KINDS
+                    .iter()
+                    .any(|kind| line.starts_with(&format!("| `{}` |", kind.name)))
+            })
+            .collect();
+        assert_eq!(rows.len(), KINDS.len(), "{rows:#?}");
+        for (kind, row) in KINDS.iter().zip(&rows) {
+            assert!(
+                row.starts_with(&format!("| `{}` |", kind.name)),
+                "order: {row}"
+            );
+            let documented = row.split('|').nth(2).unwrap();
+            for field in kind.fields {
+                assert!(
+                    documented.contains(&format!("`{field}`")),
+                    "{}: {field}",
+                    kind.name
+                );
+            }
+        }
     }
 
     #[test]

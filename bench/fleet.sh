@@ -6,13 +6,14 @@
 # out, so about twice a direct request is the best an exporter can do. All runs side by side
 # in one invocation, so the ratios hold on a noisy machine.
 #
-# usage: bench/fleet.sh [INSTANCES] [SECONDS_PER_RUN]      (defaults 2000 and 20)
+# usage: bench/fleet.sh [INSTANCES] [SECONDS_PER_RUN]      (defaults 2000 and 40)
+#   ROUNDS=N cuts each run into N interleaved slices (default 4).
 #   BASELINE=path/to/syseng_exporter also measures another build in the same run.
 #   Needs nginx (apt-get install nginx-light); strace, if present, counts syscalls per probe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 instances=${1:-2000}
-seconds=${2:-20}
+seconds=${2:-40}
 source bench/lib.sh
 require nginx curl
 cargo build --release --locked --bin syseng_exporter --bin syseng_sim --bin syseng_scraper >&2
@@ -44,34 +45,46 @@ for label in "${labels[@]}"; do
 done
 yes "http://127.0.0.1:$upstream_port/stats" | head -n "$instances" > "$work/urls-direct" || true
 
-# measure LABEL RATE URL_FILE PIDS... -> sets cpu_per_request_us, result (the scraper's JSON)
+# measure LABEL RATE SECONDS URL_FILE PIDS... -> adds to cpu_ns_of, sent_of, p50_sum_of and
+# p99_worst_of for LABEL (one slice of a run; result is the scraper's JSON)
+declare -A cpu_ns_of sent_of p50_sum_of p99_worst_of
 measure() {
-  local label=$1 rate=$2 urls=$3; shift 3
+  local label=$1 rate=$2 slice=$3 urls=$4; shift 4
   local before after
   before=$(cpu_ns "$@")
-  result=$(target/release/syseng_scraper --rate "$rate" --seconds "$seconds" --connections 50 "$urls") \
+  result=$(target/release/syseng_scraper --rate "$rate" --seconds "$slice" --connections 50 "$urls") \
     || echo "  $label at $rate/s: some requests failed: $result" >&2
   after=$(cpu_ns "$@")
-  local sent
-  sent=$(json_field "$result" sent)
-  cpu_per_request_us=$(awk -v d=$(( after - before )) -v n="$sent" 'BEGIN { printf "%.1f", n ? d / n / 1000 : 0 }')
+  cpu_ns_of[$label]=$(( ${cpu_ns_of[$label]:-0} + after - before ))
+  sent_of[$label]=$(( ${sent_of[$label]:-0} + $(json_field "$result" sent) ))
+  p50_sum_of[$label]=$(awk -v a="${p50_sum_of[$label]:-0}" -v b="$(json_field "$result" p50_ms)" 'BEGIN { print a + b }')
+  p99_worst_of[$label]=$(awk -v a="${p99_worst_of[$label]:-0}" -v b="$(json_field "$result" p99_ms)" 'BEGIN { print (b > a ? b : a) }')
 }
 # shellcheck disable=SC2001  # a capture group, which ${var//pattern/string} has not
 json_field() { sed "s/.*\"$2\": \\([0-9.]*\\).*/\\1/" <<<"$1"; }
+per_request_us() { awk -v d="${cpu_ns_of[$1]}" -v n="${sent_of[$1]}" 'BEGIN { printf "%.1f", n ? d / n / 1000 : 0 }'; }
 
-echo "fleet benchmark: $instances instances, ${seconds}s per run, 50 keep-alive connections, $(nproc) cores"
-printf '%-10s %8s %14s %10s %10s %10s\n' "run" "rate/s" "CPU/req (us)" "x direct" "p50 (ms)" "p99 (ms)"
+# Each run is cut into ROUNDS slices, taken in turn (direct, exporter, baseline, direct, ...),
+# so a change in the machine's load during the run reaches every row alike.
+rounds=${ROUNDS:-4}
+slice=$(awk -v s="$seconds" -v r="$rounds" 'BEGIN { print s / r }')
+echo "fleet benchmark: $instances instances, ${seconds}s per run in $rounds interleaved slices, 50 keep-alive connections, $(nproc) cores"
+printf '%-10s %8s %14s %10s %14s %16s\n' "run" "rate/s" "CPU/req (us)" "x direct" "p50 (ms, mean)" "p99 (ms, worst)"
 read -ra nginx < <(nginx_pids)
 for rate in 133 2000; do
-  measure direct "$rate" "$work/urls-direct" "${nginx[@]}"
-  direct_cpu=$cpu_per_request_us
-  printf '%-10s %8s %14s %10s %10s %10s\n' direct "$(json_field "$result" rate)" "$direct_cpu" 1.00 \
-    "$(json_field "$result" p50_ms)" "$(json_field "$result" p99_ms)"
-  for label in "${labels[@]}"; do
-    measure "$label" "$rate" "$work/urls-$label" "${exporter_pid[$label]}"
-    printf '%-10s %8s %14s %10s %10s %10s\n' "$label" "$(json_field "$result" rate)" "$cpu_per_request_us" \
-      "$(awk -v a="$cpu_per_request_us" -v b="$direct_cpu" 'BEGIN { printf "%.2f", b ? a / b : 0 }')" \
-      "$(json_field "$result" p50_ms)" "$(json_field "$result" p99_ms)"
+  cpu_ns_of=() sent_of=() p50_sum_of=() p99_worst_of=()
+  for _ in $(seq "$rounds"); do
+    measure direct "$rate" "$slice" "$work/urls-direct" "${nginx[@]}"
+    for label in "${labels[@]}"; do
+      measure "$label" "$rate" "$slice" "$work/urls-$label" "${exporter_pid[$label]}"
+    done
+  done
+  direct_cpu=$(per_request_us direct)
+  for label in direct "${labels[@]}"; do
+    cpu=$(per_request_us "$label")
+    printf '%-10s %8s %14s %10s %14s %16s\n' "$label" "$rate" "$cpu" \
+      "$(awk -v a="$cpu" -v b="$direct_cpu" 'BEGIN { printf "%.2f", b ? a / b : 0 }')" \
+      "$(awk -v s="${p50_sum_of[$label]}" -v r="$rounds" 'BEGIN { printf "%.3f", s / r }')" "${p99_worst_of[$label]}"
   done
 done
 

@@ -276,14 +276,22 @@ fn encode_family(family: &MetricFamily, format: Format, out: &mut String) {
 /// Escapes `\`, newline and, in label values and OpenMetrics help, `"`: the only characters
 /// that could end a value early and so forge another series.
 fn escape_into(text: &str, escape_quotes: bool, out: &mut String) {
-    for character in text.chars() {
-        match character {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if escape_quotes => out.push_str("\\\""),
-            _ => out.push(character),
-        }
+    // Runs without those characters, nearly every text, are copied whole: all three are ASCII,
+    // so a byte position is always a character boundary.
+    let mut rest = text;
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| b == b'\\' || b == b'\n' || (escape_quotes && b == b'"'))
+    {
+        out.push_str(&rest[..at]);
+        out.push_str(match rest.as_bytes()[at] {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            _ => "\\\"",
+        });
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
 }
 
 /// Both formats spell non-finite values `NaN`, `+Inf`, `-Inf`; Rust's shortest round-trip
@@ -412,6 +420,24 @@ mod tests {
             Some(";;;,,=q;"),
         ] {
             assert_eq!(Format::negotiate(accept), Format::Text, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn escaping_keeps_every_character_around_the_escaped_ones() {
+        let cases = [
+            ("", true, ""),
+            ("plain", true, "plain"),
+            ("a\\b\nc\"d", true, "a\\\\b\\nc\\\"d"),
+            ("a\\b\nc\"d", false, "a\\\\b\\nc\"d"),
+            ("\n\n", true, "\\n\\n"),
+            ("é\"ü\\", true, "é\\\"ü\\\\"),
+            ("ends with \\", true, "ends with \\\\"),
+        ];
+        for (text, escape_quotes, expected) in cases {
+            let mut out = String::from(">");
+            escape_into(text, escape_quotes, &mut out);
+            assert_eq!(out, format!(">{expected}"), "{text:?}");
         }
     }
 }

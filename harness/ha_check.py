@@ -9,11 +9,13 @@ Alertmanager and the webhook receiver, and checks through their HTTP APIs:
      without the `replica` label, one sample per scrape interval;
   2. SIGKILL of one replica of a shard: every instance of that shard keeps its samples in the
      global store (no gap longer than two scrape intervals), still once, and the fleet-wide
-     rules count the whole fleet; a fault injected on an instance of that shard while the
-     replica is down raises its alert, which reaches the receiver exactly once;
+     rules count the whole fleet; SysengShardReplicaMissing (ticket) fires for the shard, and
+     no other global alert; a fault injected on an instance of that shard while the replica is
+     down raises its alert, which reaches the receiver exactly once;
   3. restarting the replica changes nothing visible: the same series, one sample per interval,
      no new notification, no global alert;
-  4. SIGKILL of both replicas of the shard raises SysengShardMissing on the global view.
+  4. SIGKILL of both replicas of the shard raises SysengShardMissing on the global view, and not
+     SysengShardReplicaMissing.
 Prints the figures: the largest gap, copies per series and samples per interval, the detection
 times. --fast (the test command's) runs a smaller fleet with shorter watches. Every process is
 stopped by its PID on the way out; the work directory is removed on success and kept on failure.
@@ -40,6 +42,7 @@ MAX_GAP = 2 * SCRAPE
 BEHIND = 3.0
 LOOKBACK = float(FAST_LOOKBACK.rstrip("s"))
 FAULT = "SysengExporterCannotReadInstance"   # the kit's ticket for one instance down
+REDUNDANCY = "SysengShardReplicaMissing"     # the kit's ticket for a replica missing
 
 
 def log(message):
@@ -134,6 +137,18 @@ def check_replica_loss(topology, fleet, targets, watch):
     expect(len(held) == 1 and kit.REPLICA_LABEL not in held[0]["labels"],
            f"Alertmanager holds {[a['labels'] for a in held]}")
 
+    lost, took = wait_for(f"{REDUNDANCY} on the global view",
+                          lambda: firing(topology.vmalert.alerts(), REDUNDANCY), 30)
+    others = {a["name"] for a in firing(topology.vmalert.alerts())} - {REDUNDANCY}
+    expect(len(lost) == 1 and lost[0]["labels"].get("shard") == str(VICTIM)
+           and lost[0]["labels"].get("severity") == "ticket",
+           f"{REDUNDANCY} alerts: {[a['labels'] for a in lost]}")
+    expect(not others, f"other global alerts fire with a replica down: {sorted(others)}")
+    log(f"   {REDUNDANCY}{{shard=\"{VICTIM}\"}} (ticket) is firing on the global view by "
+        f"{time.time() - killed:.1f}s after the kill, value {float(lost[0]['value']):.0f} "
+        "(its servers); no other global alert")
+    wait_for(f"{REDUNDANCY} at the receiver",
+             lambda: received(topology, killed, REDUNDANCY, None), 30)
     now = time.time()
     counted = topology.vm.value("job:up:count")
     expect(counted == len(fleet), f"the fleet-wide job:up:count is {counted} with a replica "
@@ -188,8 +203,10 @@ def check_restart(topology, targets, instance, killed, watch):
     expect(not changed, f"series per instance changed with the restart (before, after): {changed}")
     notes = received(topology, killed, FAULT, instance)
     expect(len(notes) == 1, f"{len(notes)} notifications of {FAULT} after the restart")
+    expect(len(received(topology, killed, REDUNDANCY, None)) == 1,
+           f"{REDUNDANCY} notified more than once")
     others = firing(topology.vmalert.alerts())
-    expect(not others, f"global alerts fire: {sorted(a['name'] for a in others)}")
+    expect(not others, f"global alerts fire after the restart: {sorted(a['name'] for a in others)}")
     log(f"   nothing changed {settle:.0f}s after the restart: {sum(after.values()):.0f} "
         f"series, the same per instance, each once, largest gap since the first kill "
         f"{max(gaps.values()):.2f}s, still one notification, no global alert")
@@ -209,8 +226,10 @@ def check_shard_loss(topology, targets):
     expect(float(alerts[0]["value"]) == len(targets[VICTIM]),
            f"SysengShardMissing says {alerts[0]['value']} instances, shard {VICTIM} had "
            f"{len(targets[VICTIM])}")
+    expect(not firing(topology.vmalert.alerts(), REDUNDANCY),
+           f"{REDUNDANCY} fires for a shard with no server left")
     log(f"   SysengShardMissing{{shard=\"{VICTIM}\"}} fires {took:.1f}s after the kill, value "
-        f"{len(targets[VICTIM])} (its instances)")
+        f"{len(targets[VICTIM])} (its instances); not {REDUNDANCY}")
 
 
 def run(topology, instances, watch):

@@ -13,6 +13,7 @@ from harness.kit import (
     FAST_INTERVAL,
     KIT_ALERTMANAGER_CONFIG,
     KIT_PROMETHEUS_CONFIG,
+    PROMETHEUS_ADDRESS,
     RECEIVER_URL,
     REMOTE_WRITE_URL,
     REPLICA_LABEL,
@@ -133,10 +134,12 @@ def replica_settings(text, replica, what):
 
 
 def shard_config(kit_text, *, index, count, rules, targets_file, exporter, all_exporters,
-                 alertmanager, remote_write, fast, send_deadline="1s", replica=None):
-    """One shard's config: render-shard.sh's output with the topology's paths and ports (and,
-    fast, one-second intervals and remote-write batches at least every `send_deadline`); for
-    one of several replicas (`replica` its number), replica_settings."""
+                 alertmanager, remote_write, fast, send_deadline="1s", replica=None,
+                 listen="127.0.0.1:9090"):
+    """One shard's config: render-shard.sh's output with the topology's paths and ports (the
+    server scrapes itself at `listen`) and, fast, one-second intervals and remote-write batches
+    at least every `send_deadline`; for one of several replicas (`replica` its number),
+    replica_settings."""
     what = f"render-shard.sh {index} {count}"
     write_relabel = ""
     if replica is not None:
@@ -152,6 +155,8 @@ def shard_config(kit_text, *, index, count, rules, targets_file, exporter, all_e
                            "targets: [" + ", ".join(f"'{a}'" for a in all_exporters) + "]", 1, what)
     text = replace_exactly(text, f"['{ALERTMANAGER_ADDRESS}']",
                            f"['{alertmanager}']" if alertmanager else "[]", 1, what)
+    text = replace_exactly(text, f"targets: ['{PROMETHEUS_ADDRESS}']", f"targets: ['{listen}']",
+                           1, what)
     if fast:
         text = replace_exactly(text, f"url: {REMOTE_WRITE_URL}",
                                f"url: {remote_write}{write_relabel}\n    queue_config:\n"

@@ -165,7 +165,8 @@ class Topology:
                 all_exporters=exporters,
                 alertmanager=f"127.0.0.1:{self.ports['alertmanager']}" if s.alertmanager else None,
                 remote_write=f"{self.url('victoria-metrics')}/api/v1/write", fast=s.fast,
-                send_deadline=FAST_SEND_DEADLINE, replica=replica if s.replicas > 1 else None)
+                send_deadline=FAST_SEND_DEADLINE, replica=replica if s.replicas > 1 else None,
+                listen=f"127.0.0.1:{self.ports[name]}")
             (work / f"{name}.yml").write_text(text)
             self.scrape_interval = rewrite.setting(text, "scrape_interval")
             commands.append(["promtool", "check", "config", str(work / f"{name}.yml")])

@@ -12,8 +12,9 @@ Alertmanager and the webhook receiver, and checks through their HTTP APIs:
      rules count the whole fleet; SysengShardReplicaMissing (ticket) fires for the shard, and
      no other global alert; a fault injected on an instance of that shard while the replica is
      down raises its alert, which reaches the receiver exactly once;
-  3. restarting the replica changes nothing visible: the same series, one sample per interval,
-     no new notification, no global alert;
+  3. restarting the replica changes nothing visible: once both replicas send the fault's
+     alert Alertmanager holds it once; the same series, one sample per interval, no new
+     notification, no global alert;
   4. SIGKILL of both replicas of the shard raises SysengShardMissing on the global view, and not
      SysengShardReplicaMissing.
 Prints the figures: the largest gap, copies per series and samples per interval, the detection
@@ -43,6 +44,9 @@ BEHIND = 3.0
 LOOKBACK = float(FAST_LOOKBACK.rstrip("s"))
 FAULT = "SysengExporterCannotReadInstance"   # the kit's ticket for one instance down
 REDUNDANCY = "SysengShardReplicaMissing"     # the kit's ticket for a replica missing
+# The kit's group_interval (5m) divided by the check's alertmanager_scale: how long
+# Alertmanager takes at most to notify a change in a group.
+GROUP_INTERVAL = 5.0
 
 
 def log(message):
@@ -194,6 +198,17 @@ def check_restart(topology, targets, instance, killed, watch):
     # that ended while it was down (topology.start_shard).
     settle = max(watch, LOOKBACK + 2 * SCRAPE)
     time.sleep(settle)
+
+    def on_both():
+        return all(any(a["labels"].get("alertname") == FAULT and a["state"] == "firing"
+                       and a["labels"].get("instance") == instance
+                       for a in topology.replica(VICTIM, r).alerts()) for r in range(REPLICAS))
+    _, took = wait_for(f"{FAULT} firing on both replicas of shard {VICTIM}", on_both, 30)
+    # Both replicas now send it: Alertmanager must merge them, past one group interval.
+    time.sleep(GROUP_INTERVAL)
+    held = [a for a in topology.alertmanager.alerts(FAULT)
+            if a["labels"].get("instance") == instance]
+    expect(len(held) == 1, f"Alertmanager holds {len(held)} {FAULT} alerts from two replicas")
     now = time.time()
     gaps = gaps_of_shard(topology, targets[VICTIM], killed - 5, now)
     check_stored_once(topology, "after the restart", watch)
@@ -207,7 +222,9 @@ def check_restart(topology, targets, instance, killed, watch):
            f"{REDUNDANCY} notified more than once")
     others = firing(topology.vmalert.alerts())
     expect(not others, f"global alerts fire after the restart: {sorted(a['name'] for a in others)}")
-    log(f"   nothing changed {settle:.0f}s after the restart: {sum(after.values()):.0f} "
+    log(f"   both replicas fire {FAULT} ({settle + took:.0f}s after the restart) and send it; "
+        f"Alertmanager holds it once")
+    log(f"   nothing changed after the restart: {sum(after.values()):.0f} "
         f"series, the same per instance, each once, largest gap since the first kill "
         f"{max(gaps.values()):.2f}s, still one notification, no global alert")
     topology.admin.clear_faults()

@@ -22,3 +22,9 @@ class HarnessError(Exception):
 
 class CheckFailed(HarnessError):
     """A check of the drills or the scale check does not hold; never retried by wait_for."""
+
+
+def expect(condition, message):
+    """CheckFailed with `message` unless `condition` holds."""
+    if not condition:
+        raise CheckFailed(message)

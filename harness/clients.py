@@ -1,6 +1,7 @@
 """Clients of the HTTP APIs the harness drives: Prometheus (and VictoriaMetrics, which answers
 the same query API), vmalert, Alertmanager and the simulator's admin API; and the processes'
 own /metrics pages."""
+import itertools
 import json
 import re
 
@@ -38,6 +39,10 @@ class Prometheus:
         """{value of label `key` (a tuple for several labels, "" for none): float}."""
         return vector(self.query(expr, at), key)
 
+    def samples(self, expr, at=None, key=None):
+        """{label value(s) of `key`: [sample times]} of a range selector (`up[1m]`), raw."""
+        return sample_times(self.query(expr, at), key)
+
     def alerts(self):
         """Active alerts but the heartbeat: [{labels, state, activeAt, ...}]."""
         alerts = get_json(f"{self.base}/api/v1/alerts", self.timeout)["data"]["alerts"] or []
@@ -48,14 +53,18 @@ class Prometheus:
         return {rule["name"] for group in groups for rule in group["rules"]}
 
 
+def label_of(metric, key):
+    """The value of label `key` of a series (a tuple for several labels, "" for no key)."""
+    if isinstance(key, (list, tuple)):
+        return tuple(metric.get(k, "") for k in key)
+    return metric.get(key, "") if key else ""
+
+
 def vector(result, key=None):
     """{label value (or tuple of label values) of `key`: float} of an instant query's result."""
     values = {}
     for sample in result:
-        metric = sample["metric"]
-        label = (tuple(metric.get(k, "") for k in key) if isinstance(key, (list, tuple))
-                 else metric.get(key, "") if key else "")
-        values[label] = float(sample["value"][1])
+        values[label_of(sample["metric"], key)] = float(sample["value"][1])
     return values
 
 
@@ -67,6 +76,27 @@ class Vmalert:
         """Active alerts but the heartbeat: [{name, labels, state, value, ...}]."""
         alerts = get_json(f"{self.base}/api/v1/alerts", self.timeout)["data"]["alerts"] or []
         return [a for a in alerts if a["name"] != HEARTBEAT]
+
+
+def sample_times(result, key=None):
+    """{label value (or tuple of label values) of `key`: sorted sample times} of a matrix."""
+    times = {}
+    for series in result:
+        times.setdefault(label_of(series["metric"], key), []).extend(
+            float(t) for t, _ in series["values"])
+    return {label: sorted(values) for label, values in times.items()}
+
+
+def largest_gap(times, start, end):
+    """The longest stretch of [start, end] without a sample, given the sample times."""
+    inside = [t for t in times if start <= t <= end]
+    edges = [start, *inside, end]
+    return max(b - a for a, b in itertools.pairwise(edges))
+
+
+def firing(alerts, name=None):
+    """The firing ones of vmalert's alerts (Vmalert.alerts), of one alert name if given."""
+    return [a for a in alerts if a["state"] == "firing" and (name is None or a["name"] == name)]
 
 
 class Alertmanager:

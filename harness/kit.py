@@ -28,8 +28,11 @@ RECEIVER = ROOT / "harness" / "receiver.py"
 # The addresses written in the kit's files (its default ports), replaced by the harness's.
 EXPORTER_ADDRESS = "127.0.0.1:8081"
 ALERTMANAGER_ADDRESS = "127.0.0.1:9093"
+PROMETHEUS_ADDRESS = "127.0.0.1:9090"
 RECEIVER_URL = "http://127.0.0.1:9095/"
 REMOTE_WRITE_URL = "http://127.0.0.1:8428/api/v1/write"
+# The external label that tells the replicas of a shard apart (scale.py --replicas).
+REPLICA_LABEL = "replica"
 # The kit's heartbeat: always firing by design (it proves the alerting path works), so it is
 # left out of "which alerts fire" and reaches the receiver's /heartbeat, never /page.
 HEARTBEAT = "Watchdog"

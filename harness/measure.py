@@ -1,7 +1,7 @@
 """Full-size measurements of the sharded topology (python3 stdlib only).
 
 usage: python3 -m harness.measure [--sizes 500,1000,2000] [--exporters one|per-shard]
-                                  [--warmup SECONDS] [--window SECONDS] [--out DIR]
+                                  [--replicas R] [--warmup SECONDS] [--window SECONDS] [--out DIR]
 
 For each fleet size, starts harness/topology.py with the kit's real settings (15 s scrapes, 10 s
 timeout, 1 m rule evaluation, VictoriaMetrics's default 30 s latency offset), waits until every
@@ -41,9 +41,9 @@ def log(message):
 def counters(topology):
     """The counters measured over the window, per process."""
     result = {}
-    for index in range(topology.settings.shards):
-        families = scrape(f"{topology.shard(index).base}/metrics")
-        result[f"shard-{index}"] = {
+    for name, (index, replica) in topology.prometheus_names().items():
+        families = scrape(f"{topology.replica(index, replica).base}/metrics")
+        result[name] = {
             "samples_appended": total(families, "prometheus_tsdb_head_samples_appended_total"),
             "samples_sent": total(families, "prometheus_remote_storage_samples_total")
             or total(families, "prometheus_remote_storage_succeeded_samples_total"),
@@ -85,12 +85,13 @@ def percentile(values, q):
     return values[index]
 
 
-def measure(size, exporters, warmup, window, out):
+def measure(size, exporters, warmup, window, out, replicas=1):
     work = Path(tempfile.mkdtemp(prefix=f"syseng-scale-{size}-"))
     topology = Topology(Settings(work=work, instances=size, exporters=exporters,
-                                 fast=False, alertmanager=True, receiver=False))
+                                 replicas=replicas, fast=False, alertmanager=True,
+                                 receiver=False))
     try:
-        log(f"== {size} instances, exporters: {exporters}")
+        log(f"== {size} instances, exporters: {exporters}, {replicas} Prometheus per shard")
         topology.start(log=lambda m: log(f"   {m}"))
 
         def all_up():
@@ -122,7 +123,7 @@ def measure(size, exporters, warmup, window, out):
                 "cpu_cores": (ticks1[name] - ticks0[name]) / CLOCK_TICKS / elapsed,
                 "rss_bytes": rss, "peak_rss_bytes": peak,
             }
-        shards = [f"shard-{i}" for i in range(topology.settings.shards)]
+        shards = list(topology.prometheus_names())
         rates = {
             "shard_samples_appended_per_second": {
                 s: (counters1[s]["samples_appended"] - counters0[s]["samples_appended"]) / elapsed
@@ -137,9 +138,11 @@ def measure(size, exporters, warmup, window, out):
         iterations = counters1["vmalert"]["iterations"] - counters0["vmalert"]["iterations"]
         result = {
             "instances": size, "exporters": exporters, "shards": topology.settings.shards,
+            "replicas": replicas,
             "scrape_interval": "15s", "warmup_seconds": warmup, "window_seconds": round(elapsed, 1),
-            "targets_per_shard": {s: topology.shard(i).value('count(up{job="syseng"})', default=0)
-                                  for i, s in enumerate(shards)},
+            "targets_per_shard": {
+                s: topology.replica(*where).value('count(up{job="syseng"})', default=0)
+                for s, where in topology.prometheus_names().items()},
             "processes": processes,
             "scrape_duration_seconds": {
                 "samples": len(durations),
@@ -169,7 +172,8 @@ def measure(size, exporters, warmup, window, out):
         if died:
             raise HarnessError(f"processes exited during the measurement: {died}")
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"fleet-{size}-{exporters}.json"
+        path = out / (f"fleet-{size}-{exporters}"
+                      + (f"-replicas-{replicas}" if replicas > 1 else "") + ".json")
         path.write_text(json.dumps(result, indent=2) + "\n")
         log(f"   written {path}")
         return result
@@ -202,6 +206,7 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="500,1000,2000")
     parser.add_argument("--exporters", choices=["one", "per-shard"], default="one")
+    parser.add_argument("--replicas", type=int, default=1, help="Prometheus servers per shard")
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--window", type=int, default=120)
     parser.add_argument("--out", type=Path, default=kit.ROOT / "scale" / "results")
@@ -213,7 +218,8 @@ def main(argv):
     results = []
     try:
         for size in (int(s) for s in args.sizes.split(",")):
-            results.append(measure(size, args.exporters, args.warmup, args.window, args.out))
+            results.append(measure(size, args.exporters, args.warmup, args.window, args.out,
+                                   args.replicas))
             log("   " + summary(results[-1]))
     except KeyboardInterrupt:
         log("interrupted")

@@ -13,8 +13,10 @@ from harness.kit import (
     FAST_INTERVAL,
     KIT_ALERTMANAGER_CONFIG,
     KIT_PROMETHEUS_CONFIG,
+    PROMETHEUS_ADDRESS,
     RECEIVER_URL,
     REMOTE_WRITE_URL,
+    REPLICA_LABEL,
     RULES_SCALE,
     relative,
 )
@@ -53,6 +55,14 @@ def replace_setting(text, key, value, what):
     if len(pattern.findall(text)) != 1:
         raise HarnessError(f"{what}: expected one `{key}:` line; the kit changed")
     return pattern.sub(lambda m: m.group(1) + value, text)
+
+
+def setting(text, key):
+    """The value of the one `key: value` line of a config (any indentation)."""
+    values = re.findall(rf"^\s*{re.escape(key)}:\s*(\S+)", text, re.M)
+    if len(values) != 1:
+        raise HarnessError(f"expected one `{key}:` line, found {len(values)}")
+    return values[0]
 
 
 def divide_durations(text, scale):
@@ -104,11 +114,36 @@ def alertmanager_config(kit_text, *, receiver, scale=1):
     return f"# {GENERATED} from {what}: the receiver's port{note}.\n{text}"
 
 
+def replica_settings(text, replica, what):
+    """A replica of a shard: the external label REPLICA_LABEL says which one, and is dropped from
+    what leaves the server (remote write and alerts), so that the replicas send identical series
+    (the global store keeps one sample per scrape interval, -dedup.minScrapeInterval) and
+    identical alerts (Alertmanager's own deduplication: one notification)."""
+    lines = text.splitlines(keepends=True)
+    labels = [i for i, line in enumerate(lines)
+              if not is_comment(line) and re.match(r'\s+shard: "\d+"', line)]
+    if len(labels) != 1:
+        raise HarnessError(f"{what}: expected one external label `shard:`; the kit changed")
+    indent = re.match(r"\s*", lines[labels[0]]).group(0)
+    lines.insert(labels[0] + 1, f'{indent}{REPLICA_LABEL}: "{replica}"\n')
+    text = replace_exactly("".join(lines), "alerting:",
+                           "alerting:\n  alert_relabel_configs:\n    - action: labeldrop\n"
+                           f"      regex: {REPLICA_LABEL}", 1, what)
+    return text, ("\n    write_relabel_configs:\n      - action: labeldrop\n"
+                  f"        regex: {REPLICA_LABEL}")
+
+
 def shard_config(kit_text, *, index, count, rules, targets_file, exporter, all_exporters,
-                 alertmanager, remote_write, fast, send_deadline="1s"):
-    """One shard's config: render-shard.sh's output with the topology's paths and ports (and,
-    fast, one-second intervals and remote-write batches at least every `send_deadline`)."""
+                 alertmanager, remote_write, fast, send_deadline="1s", replica=None,
+                 listen="127.0.0.1:9090"):
+    """One shard's config: render-shard.sh's output with the topology's paths and ports (the
+    server scrapes itself at `listen`) and, fast, one-second intervals and remote-write batches
+    at least every `send_deadline`; for one of several replicas (`replica` its number),
+    replica_settings."""
     what = f"render-shard.sh {index} {count}"
+    write_relabel = ""
+    if replica is not None:
+        kit_text, write_relabel = replica_settings(kit_text, replica, what)
     text = replace_exactly(kit_text, "- ../rules/recording.yml", f"- {rules['recording']}", 1, what)
     text = replace_exactly(text, "- ../rules/alerts.yml", f"- {rules['alerts']}", 1, what)
     text = replace_exactly(text, "'targets/*.json'", f"'{targets_file}'", 1, what)
@@ -120,13 +155,17 @@ def shard_config(kit_text, *, index, count, rules, targets_file, exporter, all_e
                            "targets: [" + ", ".join(f"'{a}'" for a in all_exporters) + "]", 1, what)
     text = replace_exactly(text, f"['{ALERTMANAGER_ADDRESS}']",
                            f"['{alertmanager}']" if alertmanager else "[]", 1, what)
+    text = replace_exactly(text, f"targets: ['{PROMETHEUS_ADDRESS}']", f"targets: ['{listen}']",
+                           1, what)
     if fast:
         text = replace_exactly(text, f"url: {REMOTE_WRITE_URL}",
-                               f"url: {remote_write}\n    queue_config:\n"
+                               f"url: {remote_write}{write_relabel}\n    queue_config:\n"
                                f"      batch_send_deadline: {send_deadline}", 1, what)
         text = fast_settings(text, what)
     else:
-        text = replace_exactly(text, f"url: {REMOTE_WRITE_URL}", f"url: {remote_write}", 1, what)
+        text = replace_exactly(text, f"url: {REMOTE_WRITE_URL}",
+                               f"url: {remote_write}{write_relabel}", 1, what)
+    copy = f"; replica {replica}, its label dropped on the way out" if replica is not None else ""
     mode = f"; fast mode: 1s intervals, remote_write batches every {send_deadline}" if fast else ""
     return (f"# {GENERATED} from monitoring/prometheus/render-shard.sh "
-            f"{index} {count}:\n# the topology's paths and ports{mode}. Do not edit.\n{text}")
+            f"{index} {count}:\n# the topology's paths and ports{copy}{mode}. Do not edit.\n{text}")

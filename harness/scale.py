@@ -1,10 +1,11 @@
 """The scale-out topology until Ctrl-C (scripts/scale.sh runs it; see harness/topology.py).
 
-usage: python3 -m harness.scale [--instances N] [--shards N] [--exporters one|per-shard] [--fast]
-                                [--work DIR] [--keep]
+usage: python3 -m harness.scale [--instances N] [--shards N] [--replicas R]
+                                [--exporters one|per-shard] [--fast] [--work DIR] [--keep]
 
 Prints each step, the URLs, and a status line every interval (targets per shard, what the global
-store sees, firing global alerts). Every process is stopped by its PID on the way out.
+store sees, firing global alerts); writes WORK/topology.json (URLs and PIDs, topology.describe)
+once everything is up. Every process is stopped by its PID on the way out.
 """
 import argparse
 import os
@@ -22,12 +23,13 @@ from harness.topology import Settings, Topology
 def status_line(topology):
     """Targets per shard, what the global store sees, firing alerts: one line."""
     parts = []
-    for index in range(topology.settings.shards):
+    for index, replica in topology.prometheus_names().values():
+        what = f"shard {index}" + (f"/{replica}" if topology.settings.replicas > 1 else "")
         try:
-            up = topology.shard(index).value('count(up{job="syseng"} == 1)', default=0)
-            parts.append(f"shard {index}: {up:.0f} up")
+            up = topology.replica(index, replica).value('count(up{job="syseng"} == 1)', default=0)
+            parts.append(f"{what}: {up:.0f} up")
         except (OSError, HarnessError):
-            parts.append(f"shard {index}: down")
+            parts.append(f"{what}: down")
     try:
         # The global rules' own results (vmalert's), as a dashboard on the global view shows them.
         vm = topology.vm
@@ -48,6 +50,8 @@ def main(argv):
     parser = argparse.ArgumentParser(description="Runs the sharded topology until Ctrl-C.")
     parser.add_argument("--instances", type=int, default=200)
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="identical Prometheus servers per shard (2 for high availability)")
     parser.add_argument("--exporters", choices=["one", "per-shard"], default="one")
     parser.add_argument("--fast", action="store_true",
                         help="1s intervals and rule durations divided by 60 (as the check)")
@@ -57,7 +61,8 @@ def main(argv):
 
     work = args.work or Path(tempfile.mkdtemp(prefix="syseng-scale-"))
     topology = Topology(Settings(work=work, instances=args.instances, shards=args.shards,
-                                 exporters=args.exporters, fast=args.fast, receiver=True))
+                                 replicas=args.replicas, exporters=args.exporters,
+                                 fast=args.fast, receiver=True))
     stopping = []
 
     def on_signal(signum, _frame):
@@ -72,31 +77,38 @@ def main(argv):
     status = 0
     try:
         print(f"work directory: {work}", flush=True)
+        if args.replicas < 1:
+            raise HarnessError("--replicas must be at least 1")
         topology.start(log=lambda m: print(f"-- {m}", flush=True))
+        document = topology.write_document()
         print("\nthe topology is up:")
         for line in topology.urls():
             print(f"  {line}")
         print(f"  notifications         {work / 'notifications.jsonl'} "
               f"(receiver's log: {work / 'receiver.log'})")
+        print(f"  URLs and PIDs         {document}")
         print("\nfaults, for example (see docs/simulator.md):")
         print(f"  curl -s -XPOST {topology.admin.base}/faults -d "
               "'{\"kind\":\"error_burst\",\"targets\":{\"share\":0.5},\"share_of_requests\":0.5}'")
         last = args.shards - 1
-        print(f"  kill {topology.processes.pid(f'shard-{last}')}    # stops shard {last}: "
-              "the status line shows it missing, vmalert fires SysengShardMissing")
-        print(f"  kill -USR1 {os.getpid()}    # restarts the shards that exited")
+        servers = [topology.prometheus_name(last, r) for r in range(args.replicas)]
+        print(f"  kill {' '.join(str(topology.processes.pid(n)) for n in servers)}    "
+              f"# stops shard {last}: the status line shows it missing, vmalert fires "
+              "SysengShardMissing")
+        print(f"  kill -USR1 {os.getpid()}    # restarts the Prometheus servers that exited")
         print("\nCtrl-C stops everything.\n", flush=True)
         every = 5 if args.fast else 15
         while True:
             time.sleep(every)
+            servers = topology.prometheus_names()
             if restart:
                 restart.clear()
                 for name, _ in topology.processes.exited():
-                    if name.startswith("shard-"):
+                    if name in servers:
                         print(f"-- restarting {name}", flush=True)
-                        topology.start_shard(int(name.split("-")[1]))
-            died = [name for name, _ in topology.processes.exited()
-                    if not name.startswith("shard-")]
+                        topology.start_shard(*servers[name])
+                topology.write_document()
+            died = [name for name, _ in topology.processes.exited() if name not in servers]
             if died:
                 raise HarnessError(f"{', '.join(died)} exited; logs in {work}")
             print(time.strftime("%H:%M:%S ") + status_line(topology), flush=True)

@@ -23,16 +23,14 @@ Every process is stopped by its PID on the way out, whatever happened; the work 
 removed on success and kept (its path printed) on failure, with every process's log.
 """
 import argparse
-import shutil
-import signal
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
-from harness import CheckFailed, HarnessError, kit, rules
-from harness.supervisor import POLL, wait_for
+from harness import expect, kit, rules
+from harness.clients import firing
+from harness.supervisor import POLL, run_check, wait_for
 from harness.topology import Settings, Topology
 
 SHARDS = 2
@@ -54,11 +52,6 @@ QUIET_WATCH = 16
 
 def log(message):
     print(message, flush=True)
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
 
 
 def close(a, b, tolerance):
@@ -247,10 +240,6 @@ def check_dashboard(topology):
 
 # --- 4. a shard dies --------------------------------------------------------------------------
 
-def firing(alerts, name=None):
-    return [a for a in alerts if a["state"] == "firing" and (name is None or a["name"] == name)]
-
-
 def check_shard_loss(topology, targets):
     victim, survivor = 1, 0
     lost = len(targets[victim])
@@ -390,35 +379,11 @@ def main(argv):
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
 
-    def on_signal(signum, _frame):
-        raise CheckFailed(f"interrupted by signal {signum}")
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     work = Path(tempfile.mkdtemp(prefix="syseng-scale-check-"))
     topology = Topology(Settings(work=work, instances=args.instances, shards=SHARDS,
                                  fast=True, alertmanager=True, receiver=False))
-    status = 0
-    try:
-        run(topology, args.instances)
-    except HarnessError as error:
-        log(f"FAILED: {error}")
-        status = 1
-    except Exception:  # anything else: report, clean up, fail
-        traceback.print_exc()
-        status = 1
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        survivors = topology.processes.stop()
-        if survivors:
-            log(f"FAILED: still running after SIGKILL: {', '.join(survivors)}")
-            status = 1
-        if status or args.keep:
-            log(f"work directory (configs, logs): {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return status
+    return run_check(topology.processes, work, lambda: run(topology, args.instances),
+                     args.keep, log)
 
 
 if __name__ == "__main__":

@@ -159,8 +159,16 @@ class Stack:
 
     def notifications(self):
         """The receiver's records, oldest first (harness/receiver.py)."""
-        with open(self.notifications_path, encoding="utf-8") as f:
+        return read_notifications(self.notifications_path)
+
+
+def read_notifications(path):
+    """The records of a receiver's NOTIFICATIONS.jsonl, oldest first; none before the first."""
+    try:
+        with open(path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
 
 
 def graph_url(prometheus, expr, window):

@@ -6,9 +6,11 @@ killed outright), writes its output to WORK/NAME.log, and is listed in WORK/pids
 Processes are stopped by the PIDs remembered here, never by name.
 """
 import ctypes
+import shutil
 import signal
 import subprocess
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,3 +169,34 @@ class Supervisor:
     def exited(self):
         """[(name, status)] of the processes that ended on their own."""
         return [(p.name, p.popen.returncode) for p in self if p.popen.poll() is not None]
+
+
+def run_check(processes, work, body, keep=False, log=print):
+    """Runs a check, body(), and returns its exit status (0 or 1), whatever happens: SIGTERM
+    and SIGINT stop it as a failure, every process is stopped by PID on the way out, and the
+    work directory is removed on success and kept (its path printed) on failure or `keep`."""
+    def on_signal(signum, _frame):
+        raise CheckFailed(f"interrupted by signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    status = 0
+    try:
+        body()
+    except HarnessError as error:
+        log(f"FAILED: {error}")
+        status = 1
+    except Exception:  # anything else: report, clean up, fail
+        traceback.print_exc()
+        status = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        survivors = processes.stop()
+        if survivors:
+            log(f"FAILED: still running after SIGKILL: {', '.join(survivors)}")
+            status = 1
+        if status or keep:
+            log(f"work directory (configs, logs): {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return status

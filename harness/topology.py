@@ -7,17 +7,21 @@ global view in VictoriaMetrics. Used by harness/scale.py (scripts/scale.sh), har
     syseng_exporter (/probe; one for the fleet, or one per shard)
         ^ /probe?target=...
     Prometheus shard 0 .. shard S-1   (hashmod over the same file_sd file, external label shard,
-        |                              per-instance rules; per-instance alerts -> Alertmanager)
+        |                              per-instance rules; per-instance alerts -> Alertmanager;
+        |                              R identical replicas of each with --replicas R)
         | remote_write
-    VictoriaMetrics single-node  <-- queries, dashboards (the global view)
-        ^ queries          | recording rules' results (remote write)
+    VictoriaMetrics single-node  <-- queries, dashboards (the global view; with replicas, one
+        ^ queries          |         sample per scrape interval: -dedup.minScrapeInterval)
+        ^                  | recording rules' results (remote write)
     vmalert (fleet-wide recording rules and alerts of the kit, SysengShardMissing)
         | alerts
     Alertmanager (the kit's routing) -> the webhook receiver, when asked for
 
 Generated at start into the work directory, never copied by hand:
   - shard-I.yml: monitoring/prometheus/render-shard.sh I S, with this topology's paths, ports
-    and (fast mode) intervals substituted; each substitution must match exactly;
+    and (fast mode) intervals substituted; each substitution must match exactly; with replicas,
+    shard-I-replica-J.yml, the same but for the external label `replica` (dropped from remote
+    write and from alerts, so that the store and Alertmanager deduplicate the replicas);
   - rules/shard/*.yml and rules/global/*.yml: the kit's monitoring/rules/{shard,global}/*.yml,
     rendered by monitoring/mixin/ (per-instance rules on the shards, fleet-wide ones and
     SysengShardMissing on vmalert); in fast mode every window, offset and `for:` divided by
@@ -29,6 +33,7 @@ and VictoriaMetrics showing samples after 1 s instead of 30 s (-search.latencyOf
 whole drill takes seconds. Remote write sends a batch at least every second
 (batch_send_deadline, 5 s by default) so the global store is never more than about 2 s behind.
 """
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +78,8 @@ class Settings:
     alertmanager: bool = True
     receiver: bool = False        # the webhook receiver (harness/receiver.py)
     seed: int = 1
+    replicas: int = 1             # identical Prometheus servers per shard
+    alertmanager_scale: int = 1   # Alertmanager's waits divided by this (rewrite.py)
 
 
 @dataclass
@@ -80,6 +87,7 @@ class Topology:
     settings: Settings
     ports: dict = field(default_factory=dict)
     placements: list = field(default_factory=list)
+    scrape_interval: str = ""     # the shards' (written by write_configs)
 
     def __post_init__(self):
         self.processes = Supervisor(self.settings.work)
@@ -88,8 +96,21 @@ class Topology:
     def url(self, name):
         return f"http://127.0.0.1:{self.ports[name]}"
 
+    def prometheus_name(self, index, replica=0):
+        """shard-I with one server per shard (as ever), shard-I-replica-J with replicas."""
+        return f"shard-{index}" + (f"-replica-{replica}" if self.settings.replicas > 1 else "")
+
+    def prometheus_names(self):
+        """{process name: (shard, replica)} of every Prometheus server."""
+        return {self.prometheus_name(i, r): (i, r) for i in range(self.settings.shards)
+                for r in range(self.settings.replicas)}
+
+    def replica(self, index, replica):
+        return Prometheus(self.url(self.prometheus_name(index, replica)))
+
     def shard(self, index):
-        return Prometheus(self.url(f"shard-{index}"))
+        """A shard's query API: its first replica's (they hold the same samples)."""
+        return self.replica(index, 0)
 
     @property
     def shards(self):
@@ -122,7 +143,7 @@ class Topology:
     # Files -----------------------------------------------------------------------------------
     def allocate_ports(self):
         names = ["simulator-admin", "victoria-metrics", "vmalert", "alertmanager", "receiver"]
-        names += self.exporter_names() + [f"shard-{i}" for i in range(self.settings.shards)]
+        names += self.exporter_names() + list(self.prometheus_names())
         for name in names:
             self.ports[name] = free_port()
 
@@ -136,7 +157,7 @@ class Topology:
             + (f" (durations divided by {kit.RULES_SCALE})" if s.fast else ""))
         exporters = [f"127.0.0.1:{self.ports[name]}" for name in self.exporter_names()]
         commands = []
-        for index in range(s.shards):
+        for name, (index, replica) in self.prometheus_names().items():
             text = rewrite.shard_config(
                 kit.render_shard(index, s.shards), index=index, count=s.shards,
                 rules=shard_rules, targets_file=work / "targets" / "syseng.json",
@@ -144,15 +165,17 @@ class Topology:
                 all_exporters=exporters,
                 alertmanager=f"127.0.0.1:{self.ports['alertmanager']}" if s.alertmanager else None,
                 remote_write=f"{self.url('victoria-metrics')}/api/v1/write", fast=s.fast,
-                send_deadline=FAST_SEND_DEADLINE)
-            (work / f"shard-{index}.yml").write_text(text)
-            commands.append(["promtool", "check", "config", str(work / f"shard-{index}.yml")])
+                send_deadline=FAST_SEND_DEADLINE, replica=replica if s.replicas > 1 else None,
+                listen=f"127.0.0.1:{self.ports[name]}")
+            (work / f"{name}.yml").write_text(text)
+            self.scrape_interval = rewrite.setting(text, "scrape_interval")
+            commands.append(["promtool", "check", "config", str(work / f"{name}.yml")])
         commands.append(["promtool", "check", "rules",
                          *map(str, sorted((work / "rules" / "global").glob("*.yml")))])
         if s.alertmanager:
             (work / "alertmanager.yml").write_text(rewrite.alertmanager_config(
                 kit.KIT_ALERTMANAGER_CONFIG.read_text(),
-                receiver=f"127.0.0.1:{self.ports['receiver']}"))
+                receiver=f"127.0.0.1:{self.ports['receiver']}", scale=s.alertmanager_scale))
             commands.append(["amtool", "check-config", str(work / "alertmanager.yml")])
         kit.validate(commands)
 
@@ -190,6 +213,10 @@ class Topology:
             # Samples are visible to queries after 1 s instead of 30 s; no response cache, so a
             # query never answers from a result computed before the data arrived.
             vm_args += [f"-search.latencyOffset={FAST_LATENCY_OFFSET}", "-search.disableCache"]
+        if s.replicas > 1:
+            # The replicas of a shard send the same series (their label `replica` dropped):
+            # one sample per series and scrape interval is kept, whichever replica sent it.
+            vm_args.append(f"-dedup.minScrapeInterval={self.scrape_interval}")
         spawn("victoria-metrics", vm_args)
         ready("victoria-metrics", f"{self.vm.base}/health")
 
@@ -208,11 +235,12 @@ class Topology:
                 "--cluster.listen-address=", "--log.level=warn"])
             ready("alertmanager", f"{self.alertmanager.base}/-/ready")
 
-        for index in range(s.shards):
-            log(f"starting Prometheus shard {index} of {s.shards}")
-            self.start_shard(index, wait=False)
-        for index in range(s.shards):
-            ready(f"shard-{index}", f"{self.shard(index).base}/-/ready")
+        for index, replica in self.prometheus_names().values():
+            log(f"starting Prometheus shard {index} of {s.shards}"
+                + (f", replica {replica} of {s.replicas}" if s.replicas > 1 else ""))
+            self.start_shard(index, replica, wait=False)
+        for name in self.prometheus_names():
+            ready(name, f"{self.url(name)}/-/ready")
 
         log("starting vmalert (fleet-wide rules against VictoriaMetrics)")
         spawn("vmalert", self.vmalert_argv())
@@ -238,25 +266,62 @@ class Topology:
             argv.append(f"-notifier.url={self.alertmanager.base}")
         return argv
 
-    def start_shard(self, index, wait=True):
-        name, work = f"shard-{index}", self.settings.work
-        self.processes.spawn(name, [
-            "prometheus", f"--config.file={work / f'{name}.yml'}",
-            f"--storage.tsdb.path={work / f'{name}-data'}",
-            f"--storage.tsdb.retention.time={kit.RETENTION}",
-            f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--log.level=warn"])
+    def start_shard(self, index, replica=0, wait=True):
+        name, work = self.prometheus_name(index, replica), self.settings.work
+        argv = ["prometheus", f"--config.file={work / f'{name}.yml'}",
+                f"--storage.tsdb.path={work / f'{name}-data'}",
+                f"--storage.tsdb.retention.time={kit.RETENTION}",
+                f"--web.listen-address=127.0.0.1:{self.ports[name]}", "--log.level=warn"]
+        if self.settings.fast and self.settings.replicas > 1:
+            # A restarted replica has no stale markers for the series that ended while it was
+            # down: its rules read their last samples for one lookback delta (5m), divided by
+            # 60 like every other duration, so that a restart settles in seconds.
+            argv.append(f"--query.lookback-delta={FAST_LOOKBACK}")
+        self.processes.spawn(name, argv)
         if wait:
-            self.processes.wait_ready(name, f"{self.shard(index).base}/-/ready")
+            self.processes.wait_ready(name, f"{self.url(name)}/-/ready")
+
+    def document(self):
+        """What topology.json holds (describe's input from the running processes)."""
+        pid = self.processes.pid
+        return describe(
+            {name: self.url(name) for name in self.ports},
+            {name: pid(name) for name in ["simulator", *self.exporter_names(),
+                                          *self.prometheus_names()]},
+            self.exporter_names(), self.prometheus_names())
+
+    def write_document(self):
+        path = self.settings.work / "topology.json"
+        path.write_text(json.dumps(self.document(), indent=2) + "\n")
+        return path
 
     def urls(self):
         lines = [f"simulator admin API   {self.admin.base}/"]
         for name in self.exporter_names():
             lines.append(f"{name + ' (probes)':<21} {self.url(name)}/")
-        for index in range(self.settings.shards):
-            lines.append(f"Prometheus shard {index}    {self.shard(index).base}/targets")
+        for name, (index, replica) in self.prometheus_names().items():
+            what = f"shard {index}" + (f" replica {replica}" if self.settings.replicas > 1 else "")
+            lines.append(f"{'Prometheus ' + what:<21} {self.url(name)}/targets")
         lines.append(f"VictoriaMetrics       {self.vm.base}/vmui/   "
                      "(the global view; PromQL at /api/v1/query)")
         lines.append(f"vmalert               {self.vmalert.base}/   (fleet-wide rules and alerts)")
         if self.settings.alertmanager:
             lines.append(f"Alertmanager          {self.alertmanager.base}/")
         return lines
+
+
+def describe(urls, pids, exporters, prometheus):
+    """The topology for tools and checks (topology.json): the global view's, vmalert's and
+    Alertmanager's URLs, and the URL and PID of each exporter, Prometheus server (by shard and
+    replica) and the simulator. `urls` and `pids` by process name; `prometheus` is
+    {name: (shard, replica)}."""
+    return {
+        "victoria_url": urls["victoria-metrics"],
+        "vmalert_url": urls["vmalert"],
+        "alertmanager_url": urls["alertmanager"],
+        "exporters": [{"url": urls[name], "pid": pids[name]} for name in exporters],
+        "prometheus": [{"shard": shard, "replica": replica, "url": urls[name], "pid": pids[name]}
+                       for name, (shard, replica) in sorted(prometheus.items(),
+                                                            key=lambda item: item[1])],
+        "simulator": {"admin_url": urls["simulator-admin"], "pid": pids["simulator"]},
+    }

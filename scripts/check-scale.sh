@@ -14,13 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for binary in target/release/syseng_sim target/release/syseng_exporter; do
-  [ -x "$binary" ] || { echo "check-scale: $binary is missing: cargo build --release --workspace" >&2; exit 1; }
-done
-for command in prometheus promtool prometheus-alertmanager amtool victoria-metrics vmalert python3; do
-  command -v "$command" >/dev/null 2>&1 \
-    || { echo "check-scale: $command is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
-done
+# shellcheck source=scripts/topology-deps.sh
+. scripts/topology-deps.sh
+require_topology check-scale --built
 # SIGTERM at 5 minutes lets the check stop its processes; SIGKILL 30 s later if it cannot (its
 # processes then die with it: they carry a parent-death signal).
 exec timeout --kill-after=30 300 python3 -B -m harness.scale_check "$@"

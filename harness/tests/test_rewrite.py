@@ -80,12 +80,48 @@ class KitConfigs(unittest.TestCase):
             kit.render_shard(1, 2), index=1, count=2,
             rules={"recording": "/w/r.yml", "alerts": "/w/a.yml"}, targets_file="/w/t.json",
             exporter="127.0.0.1:4444", all_exporters=["127.0.0.1:4444", "127.0.0.1:5555"],
-            alertmanager=None, remote_write="http://127.0.0.1:6666/api/v1/write", fast=True)
+            alertmanager=None, remote_write="http://127.0.0.1:6666/api/v1/write", fast=True,
+            listen="127.0.0.1:8888")
         for wanted in ("- /w/r.yml", "- /w/a.yml", "replacement: 127.0.0.1:4444",
+                       "targets: ['127.0.0.1:8888']",
                        "targets: ['127.0.0.1:4444', '127.0.0.1:5555']",
                        "url: http://127.0.0.1:6666/api/v1/write", "batch_send_deadline: 1s",
                        'shard: "1"'):
             self.assertIn(wanted, text)
+
+    def replica_config(self, replica):
+        return rewrite.shard_config(
+            kit.render_shard(0, 2), index=0, count=2,
+            rules={"recording": "/w/r.yml", "alerts": "/w/a.yml"}, targets_file="/w/t.json",
+            exporter="127.0.0.1:4444", all_exporters=["127.0.0.1:4444"],
+            alertmanager="127.0.0.1:7777", remote_write="http://127.0.0.1:6666/api/v1/write",
+            fast=True, replica=replica)
+
+    def test_replicas_differ_only_in_their_replica_label(self):
+        code = [[line for line in self.replica_config(r).splitlines()
+                 if not rewrite.is_comment(line)] for r in (0, 1)]
+        self.assertEqual([(a, b) for a, b in zip(*code, strict=True) if a != b],
+                         [('    replica: "0"', '    replica: "1"')])
+        self.assertIn('  external_labels:\n    shard: "0"  # shard-index\n    replica: "0"\n',
+                      self.replica_config(0))
+
+    def test_the_replica_label_is_dropped_from_remote_write_and_alerts(self):
+        text = self.replica_config(1)
+        self.assertIn("alerting:\n  alert_relabel_configs:\n    - action: labeldrop\n"
+                      "      regex: replica\n  alertmanagers:", text)
+        self.assertIn("  - url: http://127.0.0.1:6666/api/v1/write\n    write_relabel_configs:\n"
+                      "      - action: labeldrop\n        regex: replica\n    queue_config:", text)
+
+    def test_one_server_per_shard_has_no_replica_label(self):
+        code = [line for line in self.replica_config(None).splitlines()
+                if not rewrite.is_comment(line)]
+        self.assertFalse([line for line in code if "replica" in line])
+
+    def test_setting_reads_the_one_line(self):
+        self.assertEqual(rewrite.setting("global:\n  scrape_interval: 15s\n", "scrape_interval"),
+                         "15s")
+        with self.assertRaises(HarnessError):
+            rewrite.setting("a: 1\n", "scrape_interval")
 
 
 if __name__ == "__main__":

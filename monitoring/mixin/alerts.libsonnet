@@ -491,6 +491,30 @@
               description: "No sample from shard {{ $labels.%(shardLabel)s }} has reached the global store for 3 minutes: its {{ $value }} instances are not monitored, and the fleet-wide figures and alerts cover only the other shards. Check the shard's process and its remote_write queue." % cfg,
             },
           }),
+          alert({
+            comment:: |||
+              A shard run as identical replicas (docs/scaling.md#high-availability-replicated-shards)
+              with fewer of its servers sending than during the last hour, but at least one: its
+              instances are still monitored, by the rest, but the next loss is a gap. Each server
+              scrapes itself, so the global store has one `up` per server of a shard. The value is
+              how many servers the shard had. A ticket: nothing is lost yet. A restart within
+              3 minutes does not count; `for: %(for)s` rides over a slow one. Removing a replica
+              on purpose needs a silence for an hour. A shard with none left is SysengShardMissing.
+            ||| % (cfg { 'for': cfg['for'].shardReplicaMissing }),
+            alert: 'SysengShardReplicaMissing',
+            placement:: 'global',
+            expr: |||
+              count by (%(shardLabel)s) (max_over_time(up{%(shardServerSelector)s}[1h]))
+              >
+              count by (%(shardLabel)s) (count_over_time(up{%(shardServerSelector)s}[3m]))
+            ||| % cfg,
+            'for': cfg['for'].shardReplicaMissing,
+            labels: { severity: 'ticket' },
+            annotations: {
+              summary: 'Prometheus shard {{ $labels.%(shardLabel)s }} runs without its redundancy' % cfg,
+              description: "Fewer of shard {{ $labels.%(shardLabel)s }}'s {{ $value }} Prometheus servers have sent samples to the global store during the last 3 minutes than during the last hour. The shard is still monitored by the others, but losing one more loses its data and alerts. Check the missing replica's process and its remote_write queue." % cfg,
+            },
+          }),
         ],
       },
     ],

@@ -23,6 +23,9 @@
     // tells the Prometheus shards apart in a global store.
     zoneLabel: 'zone',
     shardLabel: 'shard',
+    // The job in which every Prometheus of a shard scrapes itself (prometheus/sharded.yml): one
+    // `up` series per server, replicas included, for SysengShardReplicaMissing.
+    shardServerSelector: 'job="prometheus"',
 
     // Below this many requests per second for the whole job, an error-ratio page would be about
     // a handful of requests (at night, in a test deployment): the burn-rate pages need it.
@@ -50,6 +53,7 @@
       zoneVanished: '5m',
       targetsVanished: '10m',
       shardMissing: '2m',
+      shardReplicaMissing: '5m',
       ruleFailures: '5m',
       notificationFailures: '10m',
     },

@@ -3,7 +3,9 @@
 
 usage: plot.py [RESULTS_DIR] [OUT.png]    (defaults: scale/results, docs/images/scaling.png)
 
-Uses the runs with one exporter (fleet-N-one.json); prints the data it plots.
+Uses the runs with one exporter (fleet-N-one.json) for the lines, and draws as points the runs
+with every shard a pair (fleet-N-one-replicas-2.json) and their one-server reference measured
+beside them (fleet-N-one-replicas-1.json); prints the data it plots.
 """
 import json
 import subprocess
@@ -36,13 +38,24 @@ def main(argv):
     if not results:
         sys.exit(f"no fleet-*-one.json in {results_dir}: run python3 -m harness.measure first")
     rows = sorted(row(r) for r in results)
-    with tempfile.NamedTemporaryFile("w", suffix=".tsv") as data:
-        for r in rows:
-            data.write("\t".join(f"{v:.6g}" for v in r) + "\n")
-            print("\t".join(f"{v:.4g}" for v in r))
-        data.flush()
-        subprocess.run(["gnuplot", "-e", f"data='{data.name}'; out='{out}'",
-                        str(ROOT / "scale" / "scaling.gp")], check=True)
+    def rows_of(pattern):
+        return sorted(row(json.loads(path.read_text())) for path in results_dir.glob(pattern))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        variables = f"out='{out}'"
+        # The HA runs and their one-server reference were measured side by side, apart from
+        # the lines' runs: both are drawn as points.
+        for name, table in (("data", rows), ("ha", rows_of("fleet-*-one-replicas-2.json")),
+                            ("single", rows_of("fleet-*-one-replicas-1.json"))):
+            if not table:
+                continue
+            path = Path(scratch) / f"{name}.tsv"
+            path.write_text("".join("\t".join(f"{v:.6g}" for v in r) + "\n" for r in table))
+            for r in table:
+                print(name, "\t".join(f"{v:.4g}" for v in r), sep="\t")
+            variables += f"; {name}='{path}'"
+        subprocess.run(["gnuplot", "-e", variables, str(ROOT / "scale" / "scaling.gp")],
+                       check=True)
     print(f"written {out}")
     return 0
 

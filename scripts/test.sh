@@ -9,8 +9,12 @@ scripts/install-deps.sh
 
 # One profile for everything: the integration tests start the release binaries, which the demo
 # and the benchmarks use too, so CI compiles the code once.
+started=$SECONDS
 cargo build --release --workspace --all-targets --locked
+echo "== cargo build took $((SECONDS - started)) s"
+started=$SECONDS
 cargo test --release --workspace --locked
+echo "== cargo test took $((SECONDS - started)) s"
 
 for check in scripts/check-*.sh; do
   [ -e "$check" ] || continue
@@ -20,5 +24,7 @@ for check in scripts/check-*.sh; do
   args=()
   [ "$check" != scripts/check-ha.sh ] || args=(--fast)
   echo "== $check ${args[*]}"
+  started=$SECONDS
   bash "$check" "${args[@]}"
+  echo "== $check took $((SECONDS - started)) s"
 done

@@ -339,6 +339,16 @@ impl Connection {
         result
     }
 
+    /// [`read_more`](Self::read_more) while the response is unfinished: the end of the stream
+    /// there is an error.
+    async fn read_unfinished(&self, buffer: &mut Vec<u8>, limit: usize) -> Result<(), ScrapeError> {
+        match self.read_more(buffer, limit).await {
+            Ok(0) => Err(closed_early()),
+            Ok(_) => Ok(()),
+            Err(error) => Err(read_failed(error)),
+        }
+    }
+
     fn into_socket(self) -> std::net::TcpStream {
         self.socket.into_inner()
     }
@@ -385,14 +395,7 @@ async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), 
             }
             let end = start + length as usize;
             while buffer.len() < end {
-                if stream
-                    .read_more(&mut buffer, end)
-                    .await
-                    .map_err(read_failed)?
-                    == 0
-                {
-                    return Err(closed_early().into());
-                }
+                stream.read_unfinished(&mut buffer, end).await?;
             }
             // Bytes past the body were not asked for: do not trust the connection again.
             let reusable = head.reusable && buffer.len() == end;
@@ -420,14 +423,7 @@ async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), 
                     }
                 }
                 pending.clear();
-                if stream
-                    .read_more(&mut pending, READ_CHUNK)
-                    .await
-                    .map_err(read_failed)?
-                    == 0
-                {
-                    return Err(closed_early().into());
-                }
+                stream.read_unfinished(&mut pending, READ_CHUNK).await?;
             }
         }
         Framing::UntilClose => {

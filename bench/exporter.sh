@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 duration=${1:-10}
 source bench/lib.sh
 require wrk nginx
-cargo build --release --locked --bin syseng_exporter >&2
+cargo build --profile dist --locked --bin syseng_exporter >&2
 start_nginx
 start_exporter --syseng.stats-uri="http://127.0.0.1:$upstream_port/stats" --log.level=warn
 

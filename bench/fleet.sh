@@ -16,7 +16,7 @@ instances=${1:-2000}
 seconds=${2:-40}
 source bench/lib.sh
 require nginx curl
-cargo build --release --locked --bin syseng_exporter --bin syseng_sim --bin syseng_scraper >&2
+cargo build --profile dist --locked --bin syseng_exporter --bin syseng_sim --bin syseng_scraper >&2
 # One connection per target: allow the descriptors (the exporter raises its own soft limit,
 # an earlier build may not).
 ulimit -n "$(ulimit -Hn)"
@@ -52,7 +52,7 @@ measure() {
   local label=$1 rate=$2 slice=$3 urls=$4; shift 4
   local before after
   before=$(cpu_ns "$@")
-  result=$(target/release/syseng_scraper --rate "$rate" --seconds "$slice" --connections 50 "$urls") \
+  result=$(target/dist/syseng_scraper --rate "$rate" --seconds "$slice" --connections 50 "$urls") \
     || echo "  $label at $rate/s: some requests failed: $result" >&2
   after=$(cpu_ns "$@")
   cpu_ns_of[$label]=$(( ${cpu_ns_of[$label]:-0} + after - before ))
@@ -106,7 +106,7 @@ if command -v strace >/dev/null; then
     strace -f -c -o "$work/strace-$label" "${trace_args[@]}" 2>/dev/null &
     tracer=$!
     sleep 1
-    result=$(target/release/syseng_scraper --rate 133 --seconds 10 --connections 50 "$urls") || true
+    result=$(target/dist/syseng_scraper --rate 133 --seconds 10 --connections 50 "$urls") || true
     kill -INT "$tracer"; wait "$tracer" 2>/dev/null || true
     sent=$(json_field "$result" sent)
     calls=$(awk '$NF == "total" { print $4 }' "$work/strace-$label")

@@ -33,7 +33,7 @@ start_fleet() {
   for _ in 1 2 3 4 5; do
     # Below Linux's ephemeral range (32768 and up), where outgoing connections take ports.
     first_port=$(( 10000 + RANDOM % (32768 - 10000 - instances) ))
-    target/release/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
+    target/dist/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
       --admin.listen-address "127.0.0.1:$admin_port" --log.level warn 2>"$work/sim.log" &
     sim=$!
     sleep 1
@@ -52,7 +52,7 @@ start_fleet() {
 # EXPORTER_BINARY picks another build (for a side-by-side run against an earlier version).
 start_exporter() {
   exporter_port=$(free_port)
-  "${EXPORTER_BINARY:-target/release/syseng_exporter}" --web.listen-address="127.0.0.1:$exporter_port" "$@" \
+  "${EXPORTER_BINARY:-target/dist/syseng_exporter}" --web.listen-address="127.0.0.1:$exporter_port" "$@" \
     2>>"$work/exporter.log" &
   exporter=$!
   pids+=("$exporter")

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 require wrk
-cargo build --release --locked --bin syseng_exporter --bin syseng_sim >&2
+cargo build --profile dist --locked --bin syseng_exporter --bin syseng_sim >&2
 rss_mib() { awk -v k="$(rss_kib "$1")" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 instances=200

@@ -15,7 +15,7 @@ share=${SHARE:-0.5}
 instances=${INSTANCES:-100}
 source bench/lib.sh
 require wrk gnuplot
-cargo build --release --locked --bin syseng_exporter --bin syseng_sim >&2
+cargo build --profile dist --locked --bin syseng_exporter --bin syseng_sim >&2
 start_fleet "$instances"
 start_exporter --syseng.stats-uri= --log.level=warn
 

@@ -137,7 +137,9 @@ sleep 0.2
 grep -q 'receiver=ticket status=firing alertname=SysengInstanceDown ' "$work/receiver.log" \
   || { cat "$work/receiver.log" >&2; die "the webhook receiver did not print the notification"; }
 
-step "systemd: systemd-analyze verify and security of the unit"
+step "systemd: systemd-analyze verify and security of the unit, its /probe allowlist"
+$check systemd deploy/systemd/syseng_exporter.service \
+  || die "deploy/systemd/syseng_exporter.service fails the checks above"
 # verify needs ExecStart's binary to exist: check a copy that runs the binary just built.
 mkdir "$work/unit"
 sed "s#^ExecStart=/usr/local/bin/syseng_exporter#ExecStart=$exporter_binary#" \
@@ -189,7 +191,7 @@ wait_http "http://127.0.0.1:$stats_port/stats" \
 
 # NAME then the command line, as the deployment file gives it.
 smoke() {
-  local name=$1 binary=$2 port pid arg sidecar=no
+  local name=$1 binary=$2 port pid arg sidecar=no allowlist=none
   shift 2
   port=$(free_port)
   local argv=("$exporter_binary")
@@ -201,6 +203,11 @@ smoke() {
       --syseng.stats-uri=http://localhost:8080/stats)
         argv+=("--syseng.stats-uri=http://localhost:$stats_port/stats"); sidecar=yes ;;
       --syseng.stats-uri=?*) die "$name reads $arg, neither localhost:8080 nor empty" ;;
+      --probe.allowed-targets=localhost:8080)
+        argv+=("--probe.allowed-targets=localhost:$stats_port"); allowlist=own ;;
+      # The fleet's pod networks, unchanged, plus the simulator (the flag adds up when repeated).
+      --probe.allowed-targets=?*)
+        argv+=("$arg" "--probe.allowed-targets=127.0.0.1:$stats_port"); allowlist=fleet ;;
       *) argv+=("$arg") ;;
     esac
   done
@@ -219,15 +226,26 @@ smoke() {
     ! grep -q '^syseng_up' "$work/$name.metrics" || die "$name: /metrics reads a target"
   fi
   grep -q '^syseng_exporter_build_info{' "$work/$name.metrics" || die "$name: no build_info"
-  curl -fsS "http://127.0.0.1:$port/probe?target=127.0.0.1:$stats_port" >"$work/$name.probe"
-  grep -qx 'syseng_up 1' "$work/$name.probe" || die "$name: /probe has no 'syseng_up 1'"
+  # An allowed target is read; one outside the allowlist gets 403 and is never fetched.
+  local allowed=127.0.0.1:$stats_port refused=
+  case $allowlist in
+    own) allowed=localhost:$stats_port refused=127.0.0.1:$stats_port ;;
+    fleet) refused=localhost:$stats_port ;;
+  esac
+  curl -fsS "http://127.0.0.1:$port/probe?target=$allowed" >"$work/$name.probe"
+  grep -qx 'syseng_up 1' "$work/$name.probe" || die "$name: /probe of $allowed has no 'syseng_up 1'"
+  if [ -n "$refused" ]; then
+    local code
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/probe?target=$refused")
+    [ "$code" = 403 ] || die "$name: /probe of $refused answered $code, not 403 (allowlist)"
+  fi
   # Graceful stop, as docker stop, the kubelet and systemd do it.
   kill -TERM "$pid"
   local status=0
   wait "$pid" || status=$?
   forget "$pid"
   [ $status -eq 0 ] || die "$name: exit status $status after SIGTERM, want 0"
-  echo "   $name: syseng_up 1 on $([ $sidecar = yes ] && echo '/metrics and ')/probe, exits 0 on SIGTERM"
+  echo "   $name: syseng_up 1 on $([ $sidecar = yes ] && echo '/metrics and ')/probe${refused:+, 403 for $refused}, exits 0 on SIGTERM"
 }
 run_smoke() { # NAME, then check_deploy.py argv arguments
   local name=$1 command_line

@@ -20,6 +20,8 @@ usage: check_deploy.py dockerfile DOCKERFILE
            STYLE is sidecar or multi-target. Checks the rendered manifests and the custom
            resources (PodMonitor, Probe, ScrapeConfig, PrometheusRule) against the Prometheus
            Operator's CRDs.
+       check_deploy.py systemd UNIT
+           The unit's /probe allows only the service on the same host.
        check_deploy.py prometheusrule GENERATED.yaml
            The PrometheusRules hold exactly the kit's rule groups (monitoring/rules/*.yml).
 
@@ -51,6 +53,8 @@ def main(args):
                 print(rule_files)
         case ["kubernetes", style, rendered, *extras] if style in kubernetes.STYLES:
             kubernetes.check(style, rendered, extras)
+        case ["systemd", unit]:
+            systemd.check(unit)
         case ["prometheusrule", generated]:
             prometheusrule.check(generated)
         case _:

@@ -6,7 +6,7 @@ import pathlib
 import tempfile
 import unittest
 
-from deploycheck import common, custom_resources, dockerfile
+from deploycheck import common, custom_resources, dockerfile, systemd
 
 POD_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
@@ -126,6 +126,55 @@ class Dockerfile(unittest.TestCase):
         path = str(common.ROOT / "deploy/Dockerfile")
         self.assertEqual(failures_of(dockerfile.check, path), [])
         self.assertEqual(dockerfile.argv(path, "simulator")[0], "/syseng_sim")
+
+
+class Allowlists(unittest.TestCase):
+    FLEET = "10.0.0.0/8:8080,[fd00::]/8:8080"
+
+    def failures(self, argv, own_target=None):
+        return failures_of(common.check_allowlist, "x", argv, own_target)
+
+    def test_a_sidecar_allows_only_its_own_instance(self):
+        self.assertEqual(self.failures(["--probe.allowed-targets=localhost:8080"],
+                                       "localhost:8080"), [])
+        for argv, expected in [
+            ([], "no --probe.allowed-targets"),
+            (["--probe.allowed-targets="], "no --probe.allowed-targets"),
+            (["--probe.allowed-targets=localhost:*"], "a sidecar needs only its own instance"),
+            (["--probe.allowed-targets", "localhost:8080,10.0.0.0/8:8080"],
+             "a sidecar needs only its own instance"),
+            (["--probe.allowed-targets=localhost:8080", "--probe.allowed-targets=x:8080"],
+             "a sidecar needs only its own instance"),
+        ]:
+            with self.subTest(argv):
+                found = self.failures(argv, "localhost:8080")
+                self.assertTrue(any(expected in line for line in found), found)
+
+    def test_a_fleet_allowlist_names_the_service_port_and_no_local_networks(self):
+        self.assertEqual(self.failures([f"--probe.allowed-targets={self.FLEET}"]), [])
+        for pattern, expected in [
+            ("10.0.0.0/8", "allows port any"),
+            ("10.0.0.0/8:*", "allows port *"),
+            ("[fd00::]/8", "allows port any"),
+            ("10.0.0.0/8:9080", "allows port 9080"),
+            ("0.0.0.0/0:8080", "opens 127.0.0.0/8"),
+            ("127.0.0.1:8080", "opens 127.0.0.0/8"),
+            ("169.254.169.254:8080", "opens 169.254.0.0/16"),
+            ("[::]/0:8080", "opens ::1/128"),
+            ("localhost:8080", "opens the exporter's own host"),
+        ]:
+            with self.subTest(pattern):
+                found = self.failures([f"--probe.allowed-targets={self.FLEET},{pattern}"])
+                self.assertTrue(any(expected in line for line in found), found)
+
+    def test_the_unit_without_its_allowlist_fails(self):
+        unit = common.ROOT / "deploy/systemd/syseng_exporter.service"
+        self.assertEqual(failures_of(systemd.check, str(unit)), [])
+        with tempfile.TemporaryDirectory() as directory:
+            broken = pathlib.Path(directory, "syseng_exporter.service")
+            broken.write_text(unit.read_text().replace("--probe.allowed-targets=", "--x="))
+            found = failures_of(systemd.check, str(broken))
+        self.assertTrue(any("no --probe.allowed-targets" in line for line in found), found)
 
 
 class Images(unittest.TestCase):

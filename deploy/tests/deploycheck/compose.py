@@ -10,7 +10,16 @@ import pathlib
 import yaml
 
 from . import common
-from .common import EXPORTER_PORT, KIT, SERVICE_PORT, fail, flag_value, image_pinned, load_all
+from .common import (
+    EXPORTER_PORT,
+    KIT,
+    SERVICE_PORT,
+    check_allowlist,
+    fail,
+    flag_value,
+    image_pinned,
+    load_all,
+)
 
 DASHBOARD_UID = "syseng-red"
 
@@ -65,6 +74,8 @@ def check(config_path, prometheus_out):
     stats_uri = flag_value(exporter.get("command", []), "--syseng.stats-uri")
     if stats_uri != f"http://localhost:{SERVICE_PORT}/stats":
         fail(where, f"the sidecar exporter reads {stats_uri!r}, not the service on localhost")
+    check_allowlist(f"{where}: service exporter", exporter.get("command", []),
+                    own_target=f"localhost:{SERVICE_PORT}")
 
     rule_files = check_prometheus(where, services, prometheus_out)
     if rule_files is None:

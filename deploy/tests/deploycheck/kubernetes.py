@@ -7,7 +7,16 @@ and port names the kit's Kubernetes scrape configs keep (monitoring/prometheus/
 import sys
 
 from . import custom_resources
-from .common import EXPORTER_PORT, KIT, SERVICE_PORT, fail, flag_value, image_pinned, load_all
+from .common import (
+    EXPORTER_PORT,
+    KIT,
+    SERVICE_PORT,
+    check_allowlist,
+    fail,
+    flag_value,
+    image_pinned,
+    load_all,
+)
 
 STYLES = ("sidecar", "multi-target")
 SERVICE = "syseng-challenge"
@@ -120,6 +129,10 @@ def check_sidecar(rendered, by_kind, service, name_of):
         fail(name_of(service), "pods lack the annotation prometheus.io/scrape: \"true\"")
     if annotations.get("prometheus.io/port") != str(EXPORTER_PORT):
         fail(name_of(service), f"pods lack the annotation prometheus.io/port: \"{EXPORTER_PORT}\"")
+    for container in containers(service):
+        if container["name"] == EXPORTER:
+            check_allowlist(f"{name_of(service)} container {EXPORTER}", container.get("args", []),
+                            own_target=f"localhost:{SERVICE_PORT}")
     check_pod_monitor(rendered, by_kind.get("PodMonitor", []), service, "syseng")
 
 
@@ -135,8 +148,10 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
         return
     if exporter["spec"].get("replicas", 1) < 2:
         fail(name_of(exporter), "one replica: a lost pod blinds the whole fleet")
-    if flag_value(containers(exporter)[0].get("args", []), "--syseng.stats-uri") != "":
+    exporter_args = containers(exporter)[0].get("args", [])
+    if flag_value(exporter_args, "--syseng.stats-uri") != "":
         fail(name_of(exporter), "multi-target exporter must have an empty --syseng.stats-uri")
+    check_allowlist(name_of(exporter), exporter_args)
     address = kit_replacement("multi-target-kubernetes.yml", "__address__")
     host, _, port = address.partition(":")
     svc_name, svc_namespace = host.split(".")[:2]

@@ -1,8 +1,11 @@
-"""The systemd unit's command line (systemd-analyze checks the rest)."""
+"""The systemd unit's command line and what it allows /probe (systemd-analyze checks the
+rest)."""
 
 import pathlib
 import shlex
 import sys
+
+from .common import SERVICE_PORT, check_allowlist
 
 
 def argv(unit):
@@ -11,3 +14,8 @@ def argv(unit):
     if len(lines) != 1:
         sys.exit(f"{unit}: want exactly one ExecStart=")
     return shlex.split(lines[0])
+
+
+def check(unit):
+    """The unit runs the exporter as a sidecar of the service on the same host."""
+    check_allowlist(unit, argv(unit), own_target=f"localhost:{SERVICE_PORT}")

@@ -98,12 +98,32 @@ else
 fi
 validate deploy/kubernetes/extras/*.yaml
 
-step "Compose: docker-compose config, mounted files, promtool, Grafana provisioning"
+step "Compose: docker-compose config, safe defaults, mounted files, promtool, Grafana provisioning"
+# The example env file is no secret: as shipped (password empty), or with no env file at all,
+# Compose must refuse to start and say what to set.
+compose() { docker-compose --project-directory deploy/compose "$@"; }
+: >"$work/empty.env"
+for env_file in deploy/compose/.env.example "$work/empty.env"; do
+  if compose --env-file "$env_file" config -q 2>"$work/compose-env.log" \
+      || ! grep -q 'set GRAFANA_ADMIN_PASSWORD in deploy/compose/.env' "$work/compose-env.log"; then
+    cat "$work/compose-env.log" >&2
+    die "deploy/compose starts with $env_file: Grafana would keep its default admin password"
+  fi
+done
+echo "   without a password in .env: refused, asking to set GRAFANA_ADMIN_PASSWORD"
+# The example with a password filled in, as a user's .env (a real .env here is not read).
+password=check-deploy-$RANDOM$RANDOM
+grep -q '^GRAFANA_ADMIN_PASSWORD=$' deploy/compose/.env.example \
+  || die "deploy/compose/.env.example has no empty GRAFANA_ADMIN_PASSWORD= line"
+sed "s/^GRAFANA_ADMIN_PASSWORD=$/GRAFANA_ADMIN_PASSWORD=$password/" deploy/compose/.env.example \
+  >"$work/compose.env"
 for files in "docker-compose.yml" "docker-compose.yml simulator.yml"; do
-  args=()
+  args=(--env-file "$work/compose.env")
   for file in $files; do args+=(-f "deploy/compose/$file"); done
-  docker-compose --project-directory deploy/compose "${args[@]}" config -q
-  docker-compose --project-directory deploy/compose "${args[@]}" config >"$work/compose.yml"
+  compose "${args[@]}" config -q
+  compose "${args[@]}" config >"$work/compose.yml"
+  grep -q "GF_SECURITY_ADMIN_PASSWORD: $password\$" "$work/compose.yml" \
+    || die "deploy/compose: Grafana's admin password does not come from .env"
   rule_files=$($check compose "$work/compose.yml" "$work/prometheus.yml") \
     || die "deploy/compose: $files fails the checks above"
   promtool check config "$work/prometheus.yml" >"$work/promtool.log" 2>&1 \
@@ -136,6 +156,9 @@ done
 sleep 0.2
 grep -q 'receiver=ticket status=firing alertname=SysengInstanceDown ' "$work/receiver.log" \
   || { cat "$work/receiver.log" >&2; die "the webhook receiver did not print the notification"; }
+# Its Compose healthcheck GETs /.
+curl -fsS -o /dev/null "http://127.0.0.1:$receiver_port/" \
+  || die "the webhook receiver does not answer GET / (its Compose healthcheck)"
 
 step "systemd: systemd-analyze verify and security of the unit, its /probe allowlist"
 $check systemd deploy/systemd/syseng_exporter.service \
@@ -255,7 +278,7 @@ run_smoke() { # NAME, then check_deploy.py argv arguments
   smoke "$name" "${command_line[@]}"
 }
 run_smoke image dockerfile deploy/Dockerfile exporter
-docker-compose --project-directory deploy/compose -f deploy/compose/docker-compose.yml config >"$work/compose.yml"
+compose --env-file "$work/compose.env" -f deploy/compose/docker-compose.yml config >"$work/compose.yml"
 run_smoke compose-sidecar compose "$work/compose.yml" exporter
 if [ -s "$work/sidecar.yaml" ]; then
   run_smoke kubernetes-sidecar kubernetes "$work/sidecar.yaml" syseng/syseng-challenge syseng-exporter

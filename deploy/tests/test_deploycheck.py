@@ -6,7 +6,7 @@ import pathlib
 import tempfile
 import unittest
 
-from deploycheck import common, custom_resources, dockerfile, systemd
+from deploycheck import common, compose, custom_resources, dockerfile, systemd
 
 POD_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
@@ -175,6 +175,65 @@ class Allowlists(unittest.TestCase):
             broken.write_text(unit.read_text().replace("--probe.allowed-targets=", "--x="))
             found = failures_of(systemd.check, str(broken))
         self.assertTrue(any("no --probe.allowed-targets" in line for line in found), found)
+
+
+HEALTHCHECK = {"test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/-/ready"]}
+SAFE_STACK = {
+    "syseng": {"ports": ["127.0.0.1:8080:8080/tcp", "127.0.0.1:9080:9080/tcp"]},
+    "exporter": {"depends_on": {"syseng": {"condition": "service_started"}}},
+    "prometheus": {"ports": ["127.0.0.1:9090:9090/tcp"], "healthcheck": HEALTHCHECK},
+    "grafana": {"ports": [{"published": 3000, "target": 3000}], "healthcheck": HEALTHCHECK,
+                "depends_on": {"prometheus": {"condition": "service_healthy"}}},
+}
+
+
+class ComposeDefaults(unittest.TestCase):
+    def test_the_safe_stack_passes(self):
+        self.assertEqual(failures_of(compose.check_safe_defaults, "c", SAFE_STACK), [])
+
+    def test_what_is_not_safe_fails(self):
+        def publish(port):
+            return lambda s: s["syseng"]["ports"].append(port)
+        cases = [
+            (publish("0.0.0.0:9080:9080/tcp"), "syseng publishes 9080 on 0.0.0.0"),
+            (publish(":::9080:9080/tcp"), "syseng publishes 9080 on ::"),
+            (publish({"published": 9080, "target": 9080}), "publishes 9080 on every interface"),
+            (publish({"published": "9080", "target": 9080, "host_ip": "0.0.0.0"}),
+             "publishes 9080 on 0.0.0.0"),
+            (lambda s: s["prometheus"]["ports"].append({"target": 9090}), None),
+            (lambda s: s["prometheus"].pop("healthcheck"), "service prometheus has no healthcheck"),
+            (lambda s: s["prometheus"].update(healthcheck={"disable": True}),
+             "service prometheus has no healthcheck"),
+            (lambda s: s["exporter"].update(healthcheck=HEALTHCHECK),
+             "drop it from NO_HEALTHCHECK"),
+            (lambda s: s["grafana"].update(depends_on=["prometheus"]),
+             "grafana depends on prometheus with condition None, want service_healthy"),
+            (lambda s: s["grafana"]["depends_on"]["prometheus"].update(
+                condition="service_started"), "want service_healthy"),
+            (lambda s: s["exporter"]["depends_on"]["syseng"].update(
+                condition="service_healthy"), "want service_started"),
+        ]
+        for change, expected in cases:
+            with self.subTest(expected):
+                found = failures_of(compose.check_safe_defaults, "c",
+                                    changed(SAFE_STACK, change))
+                if expected is None:
+                    self.assertEqual(found, [])
+                else:
+                    self.assertTrue(any(expected in line for line in found), found)
+
+    def test_grafana_without_login_fails(self):
+        for environment, expected in [
+            ({"GF_AUTH_ANONYMOUS_ENABLED": "true", "GF_SECURITY_ADMIN_PASSWORD": "s"},
+             "GF_AUTH_ANONYMOUS_ENABLED"),
+            ({"GF_SECURITY_ADMIN_PASSWORD": "s"}, "GF_AUTH_ANONYMOUS_ENABLED"),
+            ({"GF_AUTH_ANONYMOUS_ENABLED": "false"}, "admin password is not set"),
+            (["GF_AUTH_ANONYMOUS_ENABLED=false", "GF_SECURITY_ADMIN_PASSWORD=admin"],
+             "admin password is not set"),
+        ]:
+            with self.subTest(environment):
+                found = failures_of(compose.check_grafana, "c", {"environment": environment})
+                self.assertTrue(any(expected in line for line in found), found)
 
 
 class Images(unittest.TestCase):

@@ -1,8 +1,10 @@
 """The Compose stack, from `docker-compose config` output (paths resolved): every mounted file
 exists, images are pinned, the exporter is the service's sidecar, Prometheus, Alertmanager and
 Grafana get the kit's configs, and Grafana's provisioning parses and reaches the kit's
-dashboard. Writes Prometheus's config with its container paths replaced by the host paths
-mounted there, for `promtool check config`."""
+dashboard. Safe defaults: ports published on loopback only (but Grafana's), healthchecks where
+the image can run one, every depends_on with a condition, Grafana without anonymous access.
+Writes Prometheus's config with its container paths replaced by the host paths mounted there,
+for `promtool check config`."""
 
 import json
 import pathlib
@@ -22,6 +24,56 @@ from .common import (
 )
 
 DASHBOARD_UID = "syseng-red"
+# What a user reaches from other machines: Grafana's UI, which asks for a login. Everything
+# else (Prometheus, Alertmanager, the exporter, the service, the simulator's fault API) answers
+# anyone, so it is published on the host's loopback only.
+PUBLISHED_BEYOND_LOOPBACK = {("grafana", 3000)}
+LOOPBACK = {"127.0.0.1", "::1", "[::1]"}
+# Services whose image cannot run a healthcheck, and why.
+NO_HEALTHCHECK = {
+    "syseng": "the original image's content is unknown; the simulator's is scratch",
+    "exporter": "scratch: no client in the image, and the exporter has no self-check mode",
+}
+
+
+def published_ports(service):
+    """[(host address or None for every interface, published port)] of the service."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):  # long syntax; Compose v2 writes host_ip there
+            if port.get("published") not in (None, ""):
+                found.append((port.get("host_ip"), int(port["published"])))
+            continue
+        parts = str(port).split("/")[0].rsplit(":", 2)
+        if len(parts) == 3:
+            found.append((parts[0] or None, int(parts[1].split("-")[0])))
+        elif len(parts) == 2:
+            found.append((None, int(parts[0].split("-")[0])))
+    return found
+
+
+def check_safe_defaults(where, services):
+    for name, service in services.items():
+        for host, port in published_ports(service):
+            if host not in LOOPBACK and (name, port) not in PUBLISHED_BEYOND_LOOPBACK:
+                fail(where, f"service {name} publishes {port} on {host or 'every interface'}: "
+                            "it asks for no login, publish it on 127.0.0.1")
+        healthcheck = service.get("healthcheck")
+        has_check = bool(healthcheck) and not healthcheck.get("disable")
+        if name in NO_HEALTHCHECK and has_check:
+            fail(where, f"service {name} has a healthcheck: drop it from NO_HEALTHCHECK")
+        elif name not in NO_HEALTHCHECK and not has_check:
+            fail(where, f"service {name} has no healthcheck")
+        depends_on = service.get("depends_on", {})
+        if isinstance(depends_on, list):
+            depends_on = {dependency: {} for dependency in depends_on}
+        for dependency, how in depends_on.items():
+            condition = (how or {}).get("condition")
+            healthy = bool(services.get(dependency, {}).get("healthcheck"))
+            want = "service_healthy" if healthy else "service_started"
+            if condition != want:
+                fail(where, f"service {name} depends on {dependency} with condition "
+                            f"{condition}, want {want}")
 
 
 def mounts(service):
@@ -68,6 +120,7 @@ def check(config_path, prometheus_out):
     if common.failures:
         return None
 
+    check_safe_defaults(where, services)
     exporter = services["exporter"]
     if exporter.get("network_mode") != "service:syseng":
         fail(where, "the exporter does not share the service's network namespace (sidecar)")
@@ -138,6 +191,13 @@ def check_prometheus(where, services, prometheus_out):
 
 
 def check_grafana(where, grafana):
+    environment = grafana.get("environment", {})
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    if str(environment.get("GF_AUTH_ANONYMOUS_ENABLED", "")).lower() != "false":
+        fail(where, "Grafana must set GF_AUTH_ANONYMOUS_ENABLED: \"false\"")
+    if environment.get("GF_SECURITY_ADMIN_PASSWORD") in (None, "", "admin"):
+        fail(where, "Grafana's admin password is not set (GF_SECURITY_ADMIN_PASSWORD)")
     provisioning = host_path(grafana, "/etc/grafana/provisioning")
     if provisioning is None:
         fail(where, "Grafana's /etc/grafana/provisioning is not mounted")

@@ -6,7 +6,7 @@ import pathlib
 import tempfile
 import unittest
 
-from deploycheck import common, compose, custom_resources, dockerfile, systemd
+from deploycheck import common, compose, custom_resources, dockerfile, kubernetes, systemd
 
 POD_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
@@ -234,6 +234,113 @@ class ComposeDefaults(unittest.TestCase):
             with self.subTest(environment):
                 found = failures_of(compose.check_grafana, "c", {"environment": environment})
                 self.assertTrue(any(expected in line for line in found), found)
+
+
+def manifests(*paths):
+    """{kind: [resource]} of the repository's manifest files (complete ones, not patches)."""
+    by_kind = {}
+    for path in paths:
+        for resource in common.load_all(common.ROOT / "deploy/kubernetes" / path):
+            by_kind.setdefault(resource["kind"], []).append(resource)
+    return by_kind
+
+
+class KubernetesPoliciesAndRbac(unittest.TestCase):
+    MULTI_TARGET = ("base/service-deployment.yaml", "multi-target/exporter-deployment.yaml",
+                    "multi-target/networkpolicy.yaml")
+
+    def network_policy_failures(self, change=lambda policy: None):
+        by_kind = manifests(*self.MULTI_TARGET)
+        change(by_kind["NetworkPolicy"][0]["spec"])
+        service, exporter = by_kind["Deployment"]
+        return failures_of(kubernetes.check_network_policy, "k", by_kind, exporter, service)
+
+    def test_the_shipped_network_policy_passes(self):
+        self.assertEqual(self.network_policy_failures(), [])
+
+    def test_a_network_policy_that_lets_more_through_fails(self):
+        def first(part):
+            return lambda spec: spec[part][0]
+        cases = [
+            (lambda s: s["ingress"][0].pop("from"), "ingress to 8081 from anywhere"),
+            (lambda s: s["ingress"][0].pop("ports"), None),
+            (lambda s: first("ingress")(s)["from"][0].update(podSelector={}),
+             "only Prometheus's pods may reach the exporter"),
+            (lambda s: first("ingress")(s)["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+             "only Prometheus's pods may reach the exporter"),
+            (lambda s: s["ingress"].append({"ports": [{"port": 8081}]}),
+             "ingress to 8081 from anywhere"),
+            (lambda s: s["ingress"].append({}), "ingress to 8081 from anywhere"),
+            (lambda s: s["ingress"][0]["ports"].append({"port": "http"}), "do not have"),
+            (lambda s: s.update(policyTypes=["Egress"]), "no Ingress in policyTypes"),
+            (lambda s: s.update(policyTypes=["Ingress"]), "no Egress in policyTypes"),
+            (lambda s: s["egress"][0].pop("ports"), "egress to ports any"),
+            (lambda s: s["egress"][0]["ports"].append({"port": 53, "protocol": "UDP"}),
+             "egress to ports [8080, 53]"),
+            (lambda s: s["egress"][0].pop("to"), "egress to anywhere"),
+            (lambda s: first("egress")(s)["to"][0].pop("namespaceSelector"),
+             "want only the service's pods in syseng"),
+            (lambda s: first("egress")(s)["to"][0].update(podSelector={}),
+             "want only the service's pods in syseng"),
+        ]
+        for change, expected in cases:
+            with self.subTest(expected):
+                found = self.network_policy_failures(change)
+                if expected is None:  # a rule for every port still admits only Prometheus
+                    self.assertEqual(found, [])
+                else:
+                    self.assertTrue(any(expected in line for line in found), found)
+
+    def test_no_network_policy_fails(self):
+        by_kind = manifests(*self.MULTI_TARGET[:2])
+        service, exporter = by_kind["Deployment"]
+        found = failures_of(kubernetes.check_network_policy, "k", by_kind, exporter, service)
+        self.assertEqual(found, ["k: want one NetworkPolicy selecting syseng-exporter's pods, "
+                                 "found 0"])
+
+    def rbac_failures(self, change=lambda by_kind: None):
+        by_kind = manifests("base/prometheus-rbac.yaml", "sidecar/podmonitor.yaml")
+        change(by_kind)
+        return failures_of(kubernetes.check_rbac, "k", by_kind)
+
+    def test_the_shipped_rbac_passes(self):
+        self.assertEqual(self.rbac_failures(), [])
+
+    def test_rbac_that_misses_what_discovery_reads_fails(self):
+        def rules(kind):
+            return lambda by_kind: by_kind[kind][0]["rules"]
+        cases = [
+            (lambda k: rules("Role")(k)[1].update(resources=[]), "discovery sees nothing"),
+            (lambda k: rules("Role")(k)[0].update(verbs=["get"]), "discovery sees nothing"),
+            (lambda k: k["Role"][0]["metadata"].update(namespace="default"),
+             "discovery sees nothing"),
+            (lambda k: k.pop("RoleBinding"), "discovery sees nothing"),
+            (lambda k: k["RoleBinding"][0]["roleRef"].update(name="other"),
+             "discovery sees nothing"),
+            (lambda k: k.pop("ClusterRole"), "no ClusterRoleBinding lets"),
+            (lambda k: rules("ClusterRole")(k)[0].update(resources=["pods"]),
+             "no ClusterRoleBinding lets"),
+            (lambda k: k["ClusterRoleBinding"][0]["subjects"][0].update(name="other"),
+             "no ClusterRoleBinding lets"),
+        ]
+        for change, expected in cases:
+            with self.subTest(expected):
+                found = self.rbac_failures(change)
+                self.assertTrue(any(expected in line for line in found), found)
+
+    def test_owning_prometheus_namespace_fails(self):
+        by_kind = manifests("base/namespaces.yaml")
+        self.assertEqual(failures_of(kubernetes.check_namespaces, "k", by_kind), [])
+        by_kind["Namespace"].append({"kind": "Namespace", "metadata": {"name": "monitoring"}})
+        found = failures_of(kubernetes.check_namespaces, "k", by_kind)
+        self.assertTrue(any("owns the namespaces ['monitoring', 'syseng']" in line
+                            for line in found), found)
+
+    def test_without_attach_metadata_nodes_need_no_cluster_role(self):
+        def drop(by_kind):
+            by_kind["PodMonitor"][0]["spec"].pop("attachMetadata")
+            by_kind.pop("ClusterRole")
+        self.assertEqual(self.rbac_failures(drop), [])
 
 
 class Images(unittest.TestCase):

@@ -21,6 +21,16 @@ from .common import (
 STYLES = ("sidecar", "multi-target")
 SERVICE = "syseng-challenge"
 EXPORTER = "syseng-exporter"
+# The one namespace the kit creates; `monitoring` is Prometheus's and only used.
+OWNED_NAMESPACES = {"syseng"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+PROMETHEUS_NAMESPACE = "monitoring"
+PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus"}
+# What Prometheus reads in the service's namespace for the shipped discovery (pods; the
+# others for endpoints and service discovery), and on nodes for attachMetadata.
+DISCOVERY_RESOURCES = {("", "pods"), ("", "services"), ("", "endpoints"),
+                       ("discovery.k8s.io", "endpointslices")}
+READ_VERBS = {"get", "list", "watch"}
 # Sidecar: one target, 7 MiB under load; multi-target: 103 MiB at 5,000 instances.
 EXPORTER_MEMORY_LIMITS = ("16Mi", "32Mi", "64Mi", "256Mi")
 
@@ -50,8 +60,10 @@ def check(style, rendered, extras):
         return f"{rendered}: {resource['kind']} {meta.get('namespace', '')}/{meta['name']}"
 
     for resource in resources:
-        if "namespace" not in resource["metadata"] and resource["kind"] != "Namespace":
-            fail(name_of(resource), "no namespace")
+        cluster_scoped = resource["kind"] in CLUSTER_SCOPED
+        if ("namespace" in resource["metadata"]) == cluster_scoped:
+            fail(name_of(resource), "a namespace on a cluster-scoped resource"
+                 if cluster_scoped else "no namespace")
         if resource["apiVersion"].startswith(custom_resources.GROUP + "/"):
             custom_resources.check(name_of(resource), resource)
     for path, resource in extra_resources:
@@ -66,6 +78,8 @@ def check(style, rendered, extras):
         fail(rendered, f"no Deployment {SERVICE}")
         return
     check_selections(rendered, by_kind, deployments, name_of)
+    check_namespaces(rendered, by_kind)
+    check_rbac(rendered, by_kind)
     if style == "sidecar":
         check_sidecar(rendered, by_kind, service, name_of)
     else:
@@ -73,6 +87,13 @@ def check(style, rendered, extras):
     rules = by_kind.get("PrometheusRule", [])
     if len(rules) != 2:
         fail(rendered, f"want the kit's two PrometheusRules, found {len(rules)}")
+
+
+def check_namespaces(rendered, by_kind):
+    owned = {n["metadata"]["name"] for n in by_kind.get("Namespace", [])}
+    if owned != OWNED_NAMESPACES:
+        fail(rendered, f"owns the namespaces {sorted(owned)}, want only "
+                       f"{sorted(OWNED_NAMESPACES)}: `kubectl delete -k` deletes what it owns")
 
 
 def check_selections(rendered, by_kind, deployments, name_of):
@@ -134,6 +155,7 @@ def check_sidecar(rendered, by_kind, service, name_of):
             check_allowlist(f"{name_of(service)} container {EXPORTER}", container.get("args", []),
                             own_target=f"localhost:{SERVICE_PORT}")
     check_pod_monitor(rendered, by_kind.get("PodMonitor", []), service, "syseng")
+    check_network_policy(rendered, by_kind, service, egress_to=None)
 
 
 def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of):
@@ -172,9 +194,122 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
     if len(scrape_configs) != 1:
         fail(rendered, "multi-target: want one ScrapeConfig for job syseng")
     check_pod_monitor(rendered, by_kind.get("PodMonitor", []), exporter, "syseng_exporter")
+    check_network_policy(rendered, by_kind, exporter, egress_to=service)
     for path, probe in extra_resources:
         if probe["kind"] == "Probe" and probe["spec"]["prober"]["url"] != address:
             fail(path, f"Probe prober.url {probe['spec']['prober']['url']} is not {address}")
+
+
+def container_port(deployment, port):
+    """The number of a port given by name or number, or None."""
+    for container in containers(deployment):
+        for declared in container.get("ports", []):
+            if port in (declared.get("name"), declared["containerPort"]):
+                return declared["containerPort"]
+    return None
+
+
+def is_prometheus(peer, own_namespace):
+    """Whether a NetworkPolicy peer admits Prometheus's pods and nothing else."""
+    namespace = peer.get("namespaceSelector")
+    if namespace is None:
+        namespaces_ok = own_namespace == PROMETHEUS_NAMESPACE
+    else:
+        namespaces_ok = namespace.get("matchLabels") == {
+            "kubernetes.io/metadata.name": PROMETHEUS_NAMESPACE}
+    return (namespaces_ok and "ipBlock" not in peer
+            # At least as narrow as Prometheus's label (an empty selector is every pod).
+            and selects(PROMETHEUS_POD, (peer.get("podSelector") or {}).get("matchLabels") or {}))
+
+
+def check_network_policy(rendered, by_kind, deployment, egress_to):
+    """One NetworkPolicy selects the exporter's pods: its port admits only Prometheus, and with
+    egress_to (the multi-target exporter) it may reach only that Deployment's service port."""
+    namespace = deployment["metadata"]["namespace"]
+    name = deployment["metadata"]["name"]
+    policies = [p for p in by_kind.get("NetworkPolicy", [])
+                if p["metadata"]["namespace"] == namespace
+                and selects(p["spec"]["podSelector"].get("matchLabels"), pod_labels(deployment))]
+    if len(policies) != 1:
+        fail(rendered, f"want one NetworkPolicy selecting {name}'s pods, found {len(policies)}")
+        return
+    policy = policies[0]
+    where = f"{rendered}: NetworkPolicy {namespace}/{policy['metadata']['name']}"
+    types = policy["spec"].get("policyTypes", [])
+    for rule in policy["spec"].get("ingress", []) if "Ingress" in types else []:
+        ports = [container_port(deployment, p.get("port")) for p in rule.get("ports", [])]
+        if "ports" in rule and None in ports:
+            fail(where, f"ingress names a port {name}'s pods do not have: {rule['ports']}")
+        if EXPORTER_PORT in ports or "ports" not in rule:
+            peers = rule.get("from", [])
+            if not peers or not all(is_prometheus(peer, namespace) for peer in peers):
+                fail(where, f"ingress to {EXPORTER_PORT} from {peers or 'anywhere'}: "
+                            "only Prometheus's pods may reach the exporter")
+    if "Ingress" not in types:
+        fail(where, "no Ingress in policyTypes: anyone reaches the exporter")
+    if egress_to is None:
+        return
+    if "Egress" not in types:
+        fail(where, "no Egress in policyTypes: the exporter may reach anything")
+        return
+    service_namespace = egress_to["metadata"]["namespace"]
+    for rule in policy["spec"].get("egress", []):
+        ports = [p.get("port") for p in rule.get("ports", [])]
+        if ports != [SERVICE_PORT]:
+            fail(where, f"egress to ports {ports or 'any'}, want only [{SERVICE_PORT}]")
+        for peer in rule.get("to", []) or [{}]:
+            labels = (peer.get("podSelector") or {}).get("matchLabels")
+            namespace_ok = (peer.get("namespaceSelector") or {}).get("matchLabels") == {
+                "kubernetes.io/metadata.name": service_namespace}
+            if not (namespace_ok and labels and selects(labels, pod_labels(egress_to))
+                    and "ipBlock" not in peer):
+                fail(where, f"egress to {peer or 'anywhere'}: want only the service's pods "
+                            f"in {service_namespace}")
+
+
+def grants(rules, group, resource, verbs):
+    return any(group in r.get("apiGroups", []) and resource in r.get("resources", [])
+               and verbs <= set(r.get("verbs", [])) for r in rules)
+
+
+def check_rbac(rendered, by_kind):
+    """Prometheus may read what its discovery in the service's namespace needs (a Role there),
+    and nodes (a ClusterRole) where a PodMonitor or ScrapeConfig attaches node metadata; both
+    bound to one service account."""
+    def bound(binding_kind, role):
+        return [b for b in by_kind.get(binding_kind, [])
+                if b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                    "kind": role["kind"], "name": role["metadata"]["name"]}
+                and b["metadata"].get("namespace") == role["metadata"].get("namespace")]
+
+    accounts = {}
+    roles = [r for r in by_kind.get("Role", []) if r["metadata"]["namespace"] in OWNED_NAMESPACES
+             and all(grants(r.get("rules", []), group, resource, READ_VERBS)
+                     for group, resource in DISCOVERY_RESOURCES)]
+    for role in roles:
+        for binding in bound("RoleBinding", role):
+            accounts.setdefault("Role", set()).update(
+                (s["namespace"], s["name"]) for s in binding.get("subjects", [])
+                if s.get("kind") == "ServiceAccount")
+    if not accounts.get("Role"):
+        fail(rendered, "no RoleBinding gives a service account a Role in "
+                       f"{sorted(OWNED_NAMESPACES)} that reads "
+                       f"{sorted(r for _, r in DISCOVERY_RESOURCES)}: discovery sees nothing")
+    attaches_nodes = any(
+        (sd.get("attachMetadata") or {}).get("node")
+        for kind in ("PodMonitor", "ScrapeConfig") for resource in by_kind.get(kind, [])
+        for sd in [resource["spec"], *resource["spec"].get("kubernetesSDConfigs", [])])
+    if not attaches_nodes:
+        return
+    for role in by_kind.get("ClusterRole", []):
+        if grants(role.get("rules", []), "", "nodes", READ_VERBS):
+            for binding in bound("ClusterRoleBinding", role):
+                accounts.setdefault("ClusterRole", set()).update(
+                    (s["namespace"], s["name"]) for s in binding.get("subjects", [])
+                    if s.get("kind") == "ServiceAccount")
+    if not accounts.get("ClusterRole", set()) & accounts.get("Role", set()):
+        fail(rendered, "attachMetadata.node is used, but no ClusterRoleBinding lets the "
+                       "discovery's service account read nodes")
 
 
 def check_pod_monitor(rendered, pod_monitors, deployment, job):

@@ -6,7 +6,15 @@ import pathlib
 import tempfile
 import unittest
 
-from deploycheck import common, compose, custom_resources, dockerfile, kubernetes, systemd
+from deploycheck import (
+    common,
+    compose,
+    custom_resources,
+    dockerfile,
+    kubernetes,
+    sizing,
+    systemd,
+)
 
 POD_MONITOR = {
     "apiVersion": "monitoring.coreos.com/v1",
@@ -341,6 +349,63 @@ class KubernetesPoliciesAndRbac(unittest.TestCase):
             by_kind["PodMonitor"][0]["spec"].pop("attachMetadata")
             by_kind.pop("ClusterRole")
         self.assertEqual(self.rbac_failures(drop), [])
+
+
+class Sizing(unittest.TestCase):
+    MiB = 2**20
+    ARGV = ("--web.max-requests=40",)
+
+    def test_the_figures_come_from_the_docs_and_the_source(self):
+        figures = sizing.measured()
+        self.assertEqual(figures["body"], 2**20)
+        # docs/connections.md: 5.2 MiB idle, 1.2 KiB per target kept.
+        self.assertAlmostEqual(figures["idle"] / self.MiB, 5.2)
+        self.assertAlmostEqual(figures["per_target"] / 1024, 1.2)
+
+    def test_a_changed_measurement_or_setting_makes_the_stated_counts_fail(self):
+        statement = [("doc", "the request holds 22,000 targets, the limit 70,000")]
+        self.assertEqual(failures_of(sizing.check_fleet, "x", self.ARGV, 32 * self.MiB,
+                                     128 * self.MiB, statement), [])
+        for argv, request, limit, expected in [
+            (self.ARGV, 32 * self.MiB, 96 * self.MiB, "they hold (22000, 43000)"),
+            (["--web.max-requests=80"], 32 * self.MiB, 128 * self.MiB,
+             "they hold (22000, 36000)"),
+            (self.ARGV, 6 * self.MiB, 48 * self.MiB, "below 1000"),
+        ]:
+            with self.subTest(expected):
+                found = failures_of(sizing.check_fleet, "x", argv, request, limit, statement)
+                self.assertTrue(any(expected in line for line in found), found)
+        found = failures_of(sizing.check_fleet, "x", self.ARGV, 32 * self.MiB, 128 * self.MiB,
+                            [("doc", "holds many")])
+        self.assertTrue(any("does not state" in line for line in found), found)
+        original = sizing.CONNECTIONS
+        with tempfile.TemporaryDirectory() as directory:
+            doubled = pathlib.Path(directory, "connections.md")
+            doubled.write_text(original.read_text().replace("| 1.2 KiB |", "| 2.4 KiB |"))
+            sizing.CONNECTIONS = doubled
+            try:
+                found = failures_of(sizing.check_fleet, "x", self.ARGV, 32 * self.MiB,
+                                    128 * self.MiB, statement)
+            finally:
+                sizing.CONNECTIONS = original
+        self.assertTrue(any("they hold (11000, 35000)" in line for line in found), found)
+
+    def test_a_sidecar_limit_below_its_worst_case_fails(self):
+        argv = ["--web.max-requests=4"]
+        self.assertEqual(failures_of(sizing.check_sidecar, "x", argv, 32 * self.MiB), [])
+        found = failures_of(sizing.check_sidecar, "x", argv, 8 * self.MiB)
+        self.assertTrue(any("below the 9.2 MiB" in line for line in found), found)
+        found = failures_of(sizing.check_sidecar, "x", [], 32 * self.MiB)  # default: 40
+        self.assertTrue(any("40 scrapes" in line for line in found), found)
+
+    def test_sizes_in_each_syntax(self):
+        for text, units, expected in [("32Mi", sizing.KUBERNETES_UNITS, 32 * self.MiB),
+                                      ("64M", sizing.KUBERNETES_UNITS, 64e6),
+                                      ("32m", sizing.BINARY_UNITS, 32 * self.MiB),
+                                      ("64M", sizing.BINARY_UNITS, 64 * self.MiB),
+                                      ("1.2 KiB", sizing.BINARY_UNITS, 1228.8)]:
+            with self.subTest(text):
+                self.assertAlmostEqual(sizing.parse_size(text, units), expected)
 
 
 class Images(unittest.TestCase):

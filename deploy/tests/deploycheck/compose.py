@@ -11,7 +11,7 @@ import pathlib
 
 import yaml
 
-from . import common
+from . import common, sizing
 from .common import (
     EXPORTER_PORT,
     KIT,
@@ -129,6 +129,11 @@ def check(config_path, prometheus_out):
         fail(where, f"the sidecar exporter reads {stats_uri!r}, not the service on localhost")
     check_allowlist(f"{where}: service exporter", exporter.get("command", []),
                     own_target=f"localhost:{SERVICE_PORT}")
+    if "mem_limit" not in exporter:
+        fail(where, "service exporter has no mem_limit")
+    else:
+        sizing.check_sidecar(f"{where}: service exporter", exporter.get("command", []),
+                             sizing.parse_size(exporter["mem_limit"]))
 
     rule_files = check_prometheus(where, services, prometheus_out)
     if rule_files is None:

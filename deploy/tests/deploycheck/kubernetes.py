@@ -6,10 +6,11 @@ and port names the kit's Kubernetes scrape configs keep (monitoring/prometheus/
 
 import sys
 
-from . import custom_resources
+from . import custom_resources, sizing
 from .common import (
     EXPORTER_PORT,
     KIT,
+    ROOT,
     SERVICE_PORT,
     check_allowlist,
     fail,
@@ -31,8 +32,9 @@ PROMETHEUS_POD = {"app.kubernetes.io/name": "prometheus"}
 DISCOVERY_RESOURCES = {("", "pods"), ("", "services"), ("", "endpoints"),
                        ("discovery.k8s.io", "endpointslices")}
 READ_VERBS = {"get", "list", "watch"}
-# Sidecar: one target, 7 MiB under load; multi-target: 103 MiB at 5,000 instances.
-EXPORTER_MEMORY_LIMITS = ("16Mi", "32Mi", "64Mi", "256Mi")
+# Where the multi-target exporter's memory settings are stated (deploycheck/sizing.py).
+FLEET_SIZING_STATED = (ROOT / "deploy/kubernetes/multi-target/exporter-deployment.yaml",
+                       ROOT / "docs/deployment.md")
 
 
 def selects(selector, labels):
@@ -152,8 +154,11 @@ def check_sidecar(rendered, by_kind, service, name_of):
         fail(name_of(service), f"pods lack the annotation prometheus.io/port: \"{EXPORTER_PORT}\"")
     for container in containers(service):
         if container["name"] == EXPORTER:
-            check_allowlist(f"{name_of(service)} container {EXPORTER}", container.get("args", []),
+            where = f"{name_of(service)} container {EXPORTER}"
+            check_allowlist(where, container.get("args", []),
                             own_target=f"localhost:{SERVICE_PORT}")
+            request, limit = memory(container)
+            sizing.check_sidecar(where, container.get("args", []), limit, request)
     check_pod_monitor(rendered, by_kind.get("PodMonitor", []), service, "syseng")
     check_network_policy(rendered, by_kind, service, egress_to=None)
 
@@ -174,6 +179,13 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
     if flag_value(exporter_args, "--syseng.stats-uri") != "":
         fail(name_of(exporter), "multi-target exporter must have an empty --syseng.stats-uri")
     check_allowlist(name_of(exporter), exporter_args)
+    request, limit = memory(containers(exporter)[0])
+    statements = [(path, text) for path in FLEET_SIZING_STATED
+                  for text in [stated_sizing(path)] if text is not None]
+    if len(statements) != len(FLEET_SIZING_STATED):
+        fail(name_of(exporter), f"want the memory sizing stated in each of "
+                                f"{[str(p.relative_to(ROOT)) for p in FLEET_SIZING_STATED]}")
+    sizing.check_fleet(name_of(exporter), exporter_args, request, limit, statements)
     address = kit_replacement("multi-target-kubernetes.yml", "__address__")
     host, _, port = address.partition(":")
     svc_name, svc_namespace = host.split(".")[:2]
@@ -198,6 +210,31 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
     for path, probe in extra_resources:
         if probe["kind"] == "Probe" and probe["spec"]["prober"]["url"] != address:
             fail(path, f"Probe prober.url {probe['spec']['prober']['url']} is not {address}")
+
+
+def memory(container):
+    """(request, limit) of a container's memory in bytes (0 where unset)."""
+    resources = container.get("resources", {})
+    return tuple(sizing.parse_size(resources.get(part, {}).get("memory", "0"),
+                                   sizing.KUBERNETES_UNITS) for part in ("requests", "limits"))
+
+
+def stated_sizing(path):
+    """The text that states the multi-target exporter's memory sizing in path: the comment
+    above `resources:` in the manifest, the table row in the docs; None if there is none."""
+    lines = path.read_text().splitlines()
+    if path.suffix == ".md":
+        rows = [line for line in lines if line.startswith("| exporter (multi-target)")]
+        return rows[0] if rows else None
+    for index, line in enumerate(lines):
+        if line.strip() == "resources:":
+            comment = []
+            for above in reversed(lines[:index]):
+                if not above.strip().startswith("#"):
+                    break
+                comment.insert(0, above)
+            return "\n".join(comment) or None
+    return None
 
 
 def container_port(deployment, port):
@@ -391,8 +428,6 @@ def check_container(where, container):
             got = container.get(probe, {}).get("httpGet", {})
             if got.get("path") != path or got.get("port") not in ("metrics", EXPORTER_PORT):
                 fail(where, f"{probe} must GET {path} on the metrics port")
-        if resources.get("limits", {}).get("memory") not in EXPORTER_MEMORY_LIMITS:
-            fail(where, "memory limit is not sized from the measured figures (16-256Mi)")
     elif not (container.get("livenessProbe") and container.get("readinessProbe")):
         fail(where, "needs liveness and readiness probes")
 

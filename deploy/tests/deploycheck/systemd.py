@@ -1,11 +1,12 @@
-"""The systemd unit's command line and what it allows /probe (systemd-analyze checks the
-rest)."""
+"""The systemd unit's command line, what it allows /probe, and its memory cap against the
+measured figures (systemd-analyze checks the rest)."""
 
 import pathlib
 import shlex
 import sys
 
-from .common import SERVICE_PORT, check_allowlist
+from . import sizing
+from .common import SERVICE_PORT, check_allowlist, fail
 
 
 def argv(unit):
@@ -19,3 +20,9 @@ def argv(unit):
 def check(unit):
     """The unit runs the exporter as a sidecar of the service on the same host."""
     check_allowlist(unit, argv(unit), own_target=f"localhost:{SERVICE_PORT}")
+    limits = [line.split("=", 1)[1] for line in pathlib.Path(unit).read_text().splitlines()
+              if line.startswith("MemoryMax=")]
+    if len(limits) != 1:
+        fail(unit, "want exactly one MemoryMax=")
+    else:
+        sizing.check_sidecar(unit, argv(unit), sizing.parse_size(limits[0]))

@@ -12,16 +12,7 @@ import pathlib
 import yaml
 
 from . import common, sizing
-from .common import (
-    EXPORTER_PORT,
-    KIT,
-    SERVICE_PORT,
-    check_allowlist,
-    fail,
-    flag_value,
-    image_pinned,
-    load_all,
-)
+from .common import EXPORTER_PORT, KIT, SERVICE_PORT, fail, flag_value, image_pinned, load_all
 
 DASHBOARD_UID = "syseng-red"
 # What a user reaches from other machines: Grafana's UI, which asks for a login. Everything
@@ -127,7 +118,7 @@ def check(config_path, prometheus_out):
     stats_uri = flag_value(exporter.get("command", []), "--syseng.stats-uri")
     if stats_uri != f"http://localhost:{SERVICE_PORT}/stats":
         fail(where, f"the sidecar exporter reads {stats_uri!r}, not the service on localhost")
-    check_allowlist(f"{where}: service exporter", exporter.get("command", []),
+    common.check_allowlist(f"{where}: service exporter", exporter.get("command", []),
                     own_target=f"localhost:{SERVICE_PORT}")
     if "mem_limit" not in exporter:
         fail(where, "service exporter has no mem_limit")

@@ -6,18 +6,8 @@ and port names the kit's Kubernetes scrape configs keep (monitoring/prometheus/
 
 import sys
 
-from . import custom_resources, sizing
-from .common import (
-    EXPORTER_PORT,
-    KIT,
-    ROOT,
-    SERVICE_PORT,
-    check_allowlist,
-    fail,
-    flag_value,
-    image_pinned,
-    load_all,
-)
+from . import common, custom_resources, sizing
+from .common import EXPORTER_PORT, KIT, SERVICE_PORT, fail, flag_value, image_pinned, load_all
 
 STYLES = ("sidecar", "multi-target")
 SERVICE = "syseng-challenge"
@@ -33,8 +23,8 @@ DISCOVERY_RESOURCES = {("", "pods"), ("", "services"), ("", "endpoints"),
                        ("discovery.k8s.io", "endpointslices")}
 READ_VERBS = {"get", "list", "watch"}
 # Where the multi-target exporter's memory settings are stated (deploycheck/sizing.py).
-FLEET_SIZING_STATED = (ROOT / "deploy/kubernetes/multi-target/exporter-deployment.yaml",
-                       ROOT / "docs/deployment.md")
+FLEET_SIZING_STATED = (common.ROOT / "deploy/kubernetes/multi-target/exporter-deployment.yaml",
+                       common.ROOT / "docs/deployment.md")
 
 
 def selects(selector, labels):
@@ -155,7 +145,7 @@ def check_sidecar(rendered, by_kind, service, name_of):
     for container in containers(service):
         if container["name"] == EXPORTER:
             where = f"{name_of(service)} container {EXPORTER}"
-            check_allowlist(where, container.get("args", []),
+            common.check_allowlist(where, container.get("args", []),
                             own_target=f"localhost:{SERVICE_PORT}")
             request, limit = memory(container)
             sizing.check_sidecar(where, container.get("args", []), limit, request)
@@ -178,13 +168,13 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
     exporter_args = containers(exporter)[0].get("args", [])
     if flag_value(exporter_args, "--syseng.stats-uri") != "":
         fail(name_of(exporter), "multi-target exporter must have an empty --syseng.stats-uri")
-    check_allowlist(name_of(exporter), exporter_args)
+    common.check_allowlist(name_of(exporter), exporter_args)
     request, limit = memory(containers(exporter)[0])
     statements = [(path, text) for path in FLEET_SIZING_STATED
                   for text in [stated_sizing(path)] if text is not None]
     if len(statements) != len(FLEET_SIZING_STATED):
         fail(name_of(exporter), f"want the memory sizing stated in each of "
-                                f"{[str(p.relative_to(ROOT)) for p in FLEET_SIZING_STATED]}")
+                                f"{[str(p.relative_to(common.ROOT)) for p in FLEET_SIZING_STATED]}")
     sizing.check_fleet(name_of(exporter), exporter_args, request, limit, statements)
     address = kit_replacement("multi-target-kubernetes.yml", "__address__")
     host, _, port = address.partition(":")

@@ -95,6 +95,9 @@ else
   mapfile -t files < <(grep -L -e '^kind: Kustomization' deploy/kubernetes/*/*.yaml \
     | grep -v -e '/sidecar/exporter-sidecar.yaml$')
   validate "${files[@]}"
+  $check kubernetes-files deploy/kubernetes/sidecar/exporter-sidecar.yaml "${files[@]}" \
+    || die "deploy/kubernetes fails the checks above"
+  echo "   ${#files[@]} files validated; namespaces, RBAC, allowlists, memory, the multi-target NetworkPolicy checked"
 fi
 validate deploy/kubernetes/extras/*.yaml
 

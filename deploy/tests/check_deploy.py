@@ -22,6 +22,9 @@ usage: check_deploy.py dockerfile DOCKERFILE
            Operator's CRDs.
        check_deploy.py systemd UNIT
            The unit's /probe allows only the service on the same host.
+       check_deploy.py kubernetes-files SIDECAR_PATCH.yaml FILE.yaml...
+           Without a renderer: the namespaces, RBAC, the multi-target exporter's allowlist,
+           memory and NetworkPolicy on the complete files, the sidecar's in its patch.
        check_deploy.py prometheusrule GENERATED.yaml
            The PrometheusRules hold exactly the kit's rule groups (monitoring/rules/*.yml).
 
@@ -55,6 +58,8 @@ def main(args):
             kubernetes.check(style, rendered, extras)
         case ["systemd", unit]:
             systemd.check(unit)
+        case ["kubernetes-files", sidecar_patch, *files] if files:
+            kubernetes.check_unrendered(files, sidecar_patch)
         case ["prometheusrule", generated]:
             prometheusrule.check(generated)
         case _:

@@ -144,11 +144,7 @@ def check_sidecar(rendered, by_kind, service, name_of):
         fail(name_of(service), f"pods lack the annotation prometheus.io/port: \"{EXPORTER_PORT}\"")
     for container in containers(service):
         if container["name"] == EXPORTER:
-            where = f"{name_of(service)} container {EXPORTER}"
-            common.check_allowlist(where, container.get("args", []),
-                            own_target=f"localhost:{SERVICE_PORT}")
-            request, limit = memory(container)
-            sizing.check_sidecar(where, container.get("args", []), limit, request)
+            check_sidecar_exporter(f"{name_of(service)} container {EXPORTER}", container)
     check_pod_monitor(rendered, by_kind.get("PodMonitor", []), service, "syseng")
     check_network_policy(rendered, by_kind, service, egress_to=None)
 
@@ -165,17 +161,9 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
         return
     if exporter["spec"].get("replicas", 1) < 2:
         fail(name_of(exporter), "one replica: a lost pod blinds the whole fleet")
-    exporter_args = containers(exporter)[0].get("args", [])
-    if flag_value(exporter_args, "--syseng.stats-uri") != "":
+    if flag_value(containers(exporter)[0].get("args", []), "--syseng.stats-uri") != "":
         fail(name_of(exporter), "multi-target exporter must have an empty --syseng.stats-uri")
-    common.check_allowlist(name_of(exporter), exporter_args)
-    request, limit = memory(containers(exporter)[0])
-    statements = [(path, text) for path in FLEET_SIZING_STATED
-                  for text in [stated_sizing(path)] if text is not None]
-    if len(statements) != len(FLEET_SIZING_STATED):
-        fail(name_of(exporter), f"want the memory sizing stated in each of "
-                                f"{[str(p.relative_to(common.ROOT)) for p in FLEET_SIZING_STATED]}")
-    sizing.check_fleet(name_of(exporter), exporter_args, request, limit, statements)
+    check_fleet_exporter(name_of(exporter), containers(exporter)[0])
     address = kit_replacement("multi-target-kubernetes.yml", "__address__")
     host, _, port = address.partition(":")
     svc_name, svc_namespace = host.split(".")[:2]
@@ -200,6 +188,50 @@ def check_multi_target(rendered, by_kind, deployments, extra_resources, name_of)
     for path, probe in extra_resources:
         if probe["kind"] == "Probe" and probe["spec"]["prober"]["url"] != address:
             fail(path, f"Probe prober.url {probe['spec']['prober']['url']} is not {address}")
+
+
+def check_sidecar_exporter(where, container):
+    """/probe allows only the pod's own service; memory holds its one target."""
+    args = container.get("args", [])
+    common.check_allowlist(where, args, own_target=f"localhost:{SERVICE_PORT}")
+    request, limit = memory(container)
+    sizing.check_sidecar(where, args, limit, request)
+
+
+def check_fleet_exporter(where, container):
+    """/probe allows only the service's port on pod networks; memory as stated."""
+    args = container.get("args", [])
+    common.check_allowlist(where, args)
+    request, limit = memory(container)
+    statements = [(path, text) for path in FLEET_SIZING_STATED
+                  for text in [stated_sizing(path)] if text is not None]
+    if len(statements) != len(FLEET_SIZING_STATED):
+        fail(where, "want the memory sizing stated in each of "
+                    f"{[str(p.relative_to(common.ROOT)) for p in FLEET_SIZING_STATED]}")
+    sizing.check_fleet(where, args, request, limit, statements)
+
+
+def check_unrendered(paths, sidecar_patch):
+    """Where no renderer is installed: the safe defaults that need no patch, on the complete
+    files as written (paths), and the sidecar's exporter container in its patch."""
+    by_kind = {}
+    for path in paths:
+        for resource in load_all(path):
+            by_kind.setdefault(resource["kind"], []).append(resource)
+    where = "deploy/kubernetes (files, unrendered)"
+    check_namespaces(where, by_kind)
+    check_rbac(where, by_kind)
+    deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
+    if SERVICE not in deployments or EXPORTER not in deployments:
+        fail(where, f"want the Deployments {SERVICE} and {EXPORTER}")
+        return
+    check_fleet_exporter(f"{where}: Deployment {EXPORTER}", containers(deployments[EXPORTER])[0])
+    check_network_policy(where, by_kind, deployments[EXPORTER], egress_to=deployments[SERVICE])
+    sidecars = [c for c in containers(load_all(sidecar_patch)[0]) if c["name"] == EXPORTER]
+    if len(sidecars) != 1:
+        fail(sidecar_patch, f"want one container {EXPORTER}")
+    for container in sidecars:
+        check_sidecar_exporter(f"{sidecar_patch}: container {EXPORTER}", container)
 
 
 def memory(container):

@@ -223,11 +223,16 @@ async fn serve_connection(
     watcher: Watcher,
 ) {
     let activity = Activity::new(HEADER_READ_TIMEOUT, IDLE_TIMEOUT);
+    // TLS is settled by the handshake; users and headers are looked up again for every
+    // request, so a user removed from the file is refused on connections already open.
     let tls = web.tls.clone();
     let requests = Arc::clone(&activity);
     let answer = move |request: hyper::Request<hyper::body::Incoming>| {
         let worker = Arc::clone(&worker);
-        let web = Arc::clone(&web);
+        let web = match &worker.shared.web {
+            Some(config) => config.current(),
+            None => Arc::clone(&web),
+        };
         let guard = requests.begin_request();
         Box::pin(async move {
             let _guard = guard;

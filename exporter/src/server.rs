@@ -129,7 +129,7 @@ impl Worker {
 
 pub type Body = Full<Bytes>;
 
-/// Answers one request with the connection's web settings (authentication, extra headers).
+/// Answers one request with the current web settings (authentication, extra headers).
 /// Only the head of the request matters: no endpoint reads a body.
 pub async fn handle(
     worker: &Worker,

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::client::{Endpoint, http_get};
+use common::client::{Client, Endpoint, http_get};
 use common::in_process::InProcess;
 use common::process::Exporter;
 use common::tls::{curl, write_certificates};
@@ -278,6 +278,121 @@ fn rotated_certificates_are_used_without_a_restart_and_broken_changes_are_ignore
         200
     );
     exporter.wait_for_log("keeping the previous one");
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[test]
+fn a_user_removed_from_the_file_is_refused_on_a_connection_already_open() {
+    let dir = fixture();
+    let file = dir.path().join("basic-auth.good.yml");
+    let exporter = serve_with_web_config(&dir, "basic-auth.good.yml");
+    let alice = basic("alice", "s3cret");
+    let prometheus = basic("prometheus", "s3cret");
+    let mut alices = Client::new(exporter.address);
+    let mut scraper = Client::new(exporter.address);
+    assert_eq!(
+        alices.get("/metrics", &[("Authorization", &alice)]).status,
+        200
+    );
+    assert_eq!(
+        scraper
+            .get("/metrics", &[("Authorization", &prometheus)])
+            .status,
+        200
+    );
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let without_alice: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("alice:"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(text, without_alice);
+    std::fs::write(&file, without_alice).unwrap();
+
+    // Changes are looked for at most once a second.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while alices.get("/metrics", &[("Authorization", &alice)]).status != 401 {
+        assert!(Instant::now() < deadline, "alice still has access");
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        scraper
+            .get("/metrics", &[("Authorization", &prometheus)])
+            .status,
+        200
+    );
+    assert_eq!(
+        (alices.connections_opened, scraper.connections_opened),
+        (1, 1),
+        "each client kept its one connection"
+    );
+}
+
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_neither_grows_threads_nor_delays_the_scraper() {
+    use std::io::Write as _;
+    let dir = fixture();
+    let mut exporter = Exporter::start(
+        &web_flags(&dir, "basic-auth.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
+    let prometheus = basic("prometheus", "s3cret");
+    let mut scraper = Client::new(exporter.address);
+    assert_eq!(
+        scraper
+            .get("/metrics", &[("Authorization", &prometheus)])
+            .status,
+        200
+    );
+    let before = threads_of(exporter.pid());
+
+    let flood: Vec<std::net::TcpStream> = (0..200)
+        .map(|n| {
+            let mut stream = std::net::TcpStream::connect(exporter.address).unwrap();
+            let request = format!(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n",
+                basic("prometheus", &format!("wrong{n}"))
+            );
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let response = scraper.get("/metrics", &[("Authorization", &prometheus)]);
+    let waited = started.elapsed();
+    let during = threads_of(exporter.pid());
+    assert_eq!(response.status, 200);
+    assert!(
+        waited < Duration::from_secs(3),
+        "the scraper waited {waited:?}"
+    );
+    // One thread per core serves; bcrypt runs one at a time, on at most one more per core.
+    let cores = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(16);
+    assert!(
+        during <= before + cores,
+        "{during} threads during the flood, {before} before, {cores} cores"
+    );
+    assert!(exporter.is_running());
+    drop(flood);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! TLS, basic authentication and response headers from `--web.config.file`.
 //!
 //! The file and the certificates it names are watched: each new connection takes the current
-//! settings, and the files are checked for changes at most once a second, so certificates can
-//! be rotated and users changed without a restart. A change that does not load is logged and
+//! TLS settings and each request the current users and headers, and the files are checked for
+//! changes at most once a second, so certificates can be rotated and users changed without a
+//! restart. A change that does not load is logged and
 //! the previous settings stay in force: a typo must not take the exporter down.
 
 pub mod auth;
@@ -61,7 +62,7 @@ impl WebConfig {
         })
     }
 
-    /// The settings for a new connection, reloaded first if a file changed.
+    /// The settings now, reloaded first if a file changed (checked at most once a second).
     pub fn current(&self) -> Arc<WebSettings> {
         let due = {
             let mut last_check = self

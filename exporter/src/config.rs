@@ -77,6 +77,10 @@ pub struct Flags {
     #[arg(long = "web.config.file", default_value = "")]
     pub web_config_file: String,
 
+    /// Enable POST (or PUT) /-/reload, which reloads the configuration files as SIGHUP does.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
     /// Only log messages of this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -111,10 +115,11 @@ pub struct Config {
     pub max_requests: usize,
     pub target_policy: TargetPolicy,
     pub max_probes_per_target: usize,
+    pub enable_lifecycle: bool,
 }
 
 /// Paths the exporter serves itself, which the telemetry path must not shadow.
-const RESERVED_PATHS: [&str; 3] = ["/probe", "/-/healthy", "/-/ready"];
+const RESERVED_PATHS: [&str; 4] = ["/probe", "/-/healthy", "/-/ready", "/-/reload"];
 
 impl Flags {
     /// Parses the process's arguments, accepting the Go exporter's single-dash flags.
@@ -155,6 +160,7 @@ impl Flags {
             target_policy: TargetPolicy::parse(&self.allowed_targets)
                 .map_err(|error| format!("--probe.allowed-targets: {error}"))?,
             max_probes_per_target: self.max_probes_per_target as usize,
+            enable_lifecycle: self.enable_lifecycle,
         })
     }
 }

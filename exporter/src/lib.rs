@@ -100,6 +100,7 @@ pub fn run(
                 let _ = stop_sender.send(true);
             });
             tokio::spawn(close_expired_connections(Arc::clone(&shared)));
+            tokio::spawn(reload_on_hangup(Arc::clone(&shared)));
             serve_worker(listener, shared, stop_receiver, drain_timeout).await
         })
     };
@@ -125,6 +126,22 @@ async fn close_expired_connections(shared: Arc<Shared>) {
                 tracing::debug!(closed, "closed idle upstream connections");
             }
         }
+    }
+}
+
+/// SIGHUP reloads the configuration files, as it does for Prometheus and blackbox_exporter;
+/// it never stops the exporter.
+async fn reload_on_hangup(shared: Arc<Shared>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reload with /-/reload instead");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let _ = shared.reload("SIGHUP");
     }
 }
 

@@ -306,14 +306,7 @@ fn a_user_removed_from_the_file_is_refused_on_a_connection_already_open() {
         200
     );
 
-    let text = std::fs::read_to_string(&file).unwrap();
-    let without_alice: String = text
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("alice:"))
-        .map(|line| format!("{line}\n"))
-        .collect();
-    assert_ne!(text, without_alice);
-    std::fs::write(&file, without_alice).unwrap();
+    remove_user(&file, "alice");
 
     // Changes are looked for at most once a second.
     let deadline = Instant::now() + STEP_TIMEOUT;
@@ -393,6 +386,121 @@ fn a_flood_of_wrong_passwords_neither_grows_threads_nor_delays_the_scraper() {
     );
     assert!(exporter.is_running());
     drop(flood);
+}
+
+fn remove_user(file: &Path, user: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with(&format!("{user}:")))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(text, kept, "{user} is not in {}", file.display());
+    std::fs::write(file, kept).unwrap();
+}
+
+fn metric(client: &mut Client, authorization: &str, name: &str) -> f64 {
+    let text = client
+        .get("/metrics", &[("Authorization", authorization)])
+        .text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn sighup_reloads_the_web_config_and_never_stops_the_exporter() {
+    let dir = fixture();
+    let file = dir.path().join("basic-auth.good.yml");
+    let mut exporter = Exporter::start(
+        &web_flags(&dir, "basic-auth.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
+    let prometheus = basic("prometheus", "s3cret");
+    let alice = basic("alice", "s3cret");
+    let mut scraper = Client::new(exporter.address);
+    assert_eq!(
+        scraper.get("/metrics", &[("Authorization", &alice)]).status,
+        200
+    );
+
+    // Changed, then SIGHUP before any request could notice the change by itself.
+    remove_user(&file, "alice");
+    exporter.signal("HUP");
+    exporter.wait_for_log("message=\"configuration reloaded\"");
+    assert!(exporter.is_running());
+    assert_eq!(
+        scraper.get("/metrics", &[("Authorization", &alice)]).status,
+        401
+    );
+    let reloaded = metric(
+        &mut scraper,
+        &prometheus,
+        "syseng_exporter_config_last_reload_successful",
+    );
+    assert_eq!(reloaded, 1.0);
+
+    // A broken file: logged, the previous settings stay, the metric says so.
+    std::fs::write(&file, "basic_auth_users: [").unwrap();
+    exporter.signal("HUP");
+    exporter.wait_for_log("reload failed; keeping the previous configuration");
+    assert!(exporter.is_running());
+    assert_eq!(
+        metric(
+            &mut scraper,
+            &prometheus,
+            "syseng_exporter_config_last_reload_successful"
+        ),
+        0.0
+    );
+    assert_eq!(scraper.connections_opened, 1);
+}
+
+#[test]
+fn sighup_without_a_config_file_is_logged_and_harmless() {
+    let upstream = Upstream::sample();
+    let mut exporter = Exporter::start(&[&format!("--syseng.stats-uri={}", upstream.stats_uri())]);
+    exporter.signal("HUP");
+    exporter.wait_for_log("no configuration file to reload");
+    assert!(exporter.is_running());
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+}
+
+#[test]
+fn reload_endpoint_needs_the_lifecycle_flag_and_post_or_put() {
+    let dir = fixture();
+    let file = dir.path().join("basic-auth.good.yml");
+    let flags = web_flags(&dir, "basic-auth.good.yml");
+    let prometheus = basic("prometheus", "s3cret");
+    let auth = format!("Authorization: {prometheus}");
+    let reload = |exporter: &Endpoint, method: &str| {
+        let url = format!("http://{}/-/reload", exporter.address);
+        curl(&["-X", method, "-H", &auth, &url]).unwrap()
+    };
+
+    let closed = Exporter::start(&flags.each_ref().map(String::as_str));
+    let (status, body) = reload(&closed, "POST");
+    assert_eq!(status, 403);
+    assert!(body.contains("Lifecycle API is not enabled."), "{body}");
+
+    let mut args = flags.each_ref().map(String::as_str).to_vec();
+    args.push("--web.enable-lifecycle");
+    let open = Exporter::start(&args);
+    assert_eq!(reload(&open, "GET").0, 405);
+    assert_eq!(reload(&open, "POST").0, 200);
+    remove_user(&file, "alice");
+    assert_eq!(reload(&open, "PUT").0, 200);
+    std::fs::write(&file, "basic_auth_users: [").unwrap();
+    let (status, body) = reload(&open, "POST");
+    assert_eq!(status, 500);
+    assert!(body.contains("failed to reload config"), "{body}");
+    open.wait_for_log("trigger=/-/reload");
+    // Without credentials the endpoint is as closed as every other.
+    let url = format!("http://{}/-/reload", open.address);
+    assert_eq!(curl(&["-X", "POST", &url]).unwrap().0, 401);
 }
 
 #[test]

@@ -23,13 +23,19 @@ use crate::targets::TargetPolicy;
         metrics at /probe?target=host:port (multi-target mode)."
 )]
 pub struct Flags {
-    /// Address to listen on: host:port, or :port for every interface.
+    /// Address to listen on: host:port, or :port for every interface (IPv6 and IPv4).
+    /// Repeat the flag to listen on several.
     #[arg(
         long = "web.listen-address",
         visible_alias = "addr",
         default_value = ":8081"
     )]
-    pub listen_address: String,
+    pub listen_addresses: Vec<String>,
+
+    /// Listen on the sockets systemd passes (socket activation, LISTEN_FDS) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
 
     /// Path under which to expose metrics.
     #[arg(
@@ -77,6 +83,10 @@ pub struct Flags {
     #[arg(long = "web.config.file", default_value = "")]
     pub web_config_file: String,
 
+    /// Enable POST (or PUT) /-/reload, which reloads the configuration files as SIGHUP does.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
     /// Only log messages of this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -103,7 +113,9 @@ pub enum LogFormat {
 /// Validated settings the exporter runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen_addresses: Vec<SocketAddr>,
+    /// Per `--web.listen-address`, the addresses to try, in order, until one binds.
+    pub listen_addresses: Vec<Vec<SocketAddr>>,
+    pub systemd_socket: bool,
     pub telemetry_path: String,
     pub stats_uri: Option<Uri>,
     pub timeout: Duration,
@@ -111,10 +123,11 @@ pub struct Config {
     pub max_requests: usize,
     pub target_policy: TargetPolicy,
     pub max_probes_per_target: usize,
+    pub enable_lifecycle: bool,
 }
 
 /// Paths the exporter serves itself, which the telemetry path must not shadow.
-const RESERVED_PATHS: [&str; 3] = ["/probe", "/-/healthy", "/-/ready"];
+const RESERVED_PATHS: [&str; 4] = ["/probe", "/-/healthy", "/-/ready", "/-/reload"];
 
 impl Flags {
     /// Parses the process's arguments, accepting the Go exporter's single-dash flags.
@@ -123,8 +136,14 @@ impl Flags {
     }
 
     pub fn validate(&self) -> Result<Config, String> {
-        let listen_addresses = parse_listen_address(&self.listen_address)
-            .map_err(|error| format!("--web.listen-address={:?}: {error}", self.listen_address))?;
+        let listen_addresses = self
+            .listen_addresses
+            .iter()
+            .map(|address| {
+                parse_listen_address(address)
+                    .map_err(|error| format!("--web.listen-address={address:?}: {error}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if !self.telemetry_path.starts_with('/') {
             return Err(format!(
                 "--web.telemetry-path={:?}: must start with /",
@@ -147,6 +166,7 @@ impl Flags {
         };
         Ok(Config {
             listen_addresses,
+            systemd_socket: self.systemd_socket,
             telemetry_path: self.telemetry_path.clone(),
             stats_uri,
             timeout: self.timeout,
@@ -155,6 +175,7 @@ impl Flags {
             target_policy: TargetPolicy::parse(&self.allowed_targets)
                 .map_err(|error| format!("--probe.allowed-targets: {error}"))?,
             max_probes_per_target: self.max_probes_per_target as usize,
+            enable_lifecycle: self.enable_lifecycle,
         })
     }
 }
@@ -364,7 +385,26 @@ mod tests {
         );
         assert_eq!(config.timeout, Duration::from_secs(5));
         assert_eq!(config.max_requests, 40);
-        assert!(config.listen_addresses.iter().all(|a| a.port() == 8081));
+        assert_eq!(config.listen_addresses.len(), 1);
+        assert!(config.listen_addresses[0].iter().all(|a| a.port() == 8081));
+        assert!(!config.systemd_socket);
+    }
+
+    #[test]
+    fn listen_address_repeats() {
+        let config = flags(&[
+            "--web.listen-address=127.0.0.1:1",
+            "--web.listen-address=[::1]:2",
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(
+            config.listen_addresses,
+            vec![
+                vec!["127.0.0.1:1".parse().unwrap()],
+                vec!["[::1]:2".parse().unwrap()]
+            ]
+        );
     }
 
     #[test]
@@ -376,7 +416,7 @@ mod tests {
             let config = flags(&args).validate().unwrap();
             assert_eq!(
                 config.listen_addresses,
-                vec!["127.0.0.1:9999".parse().unwrap()]
+                vec![vec!["127.0.0.1:9999".parse().unwrap()]]
             );
             assert_eq!(config.telemetry_path, "/m");
         }

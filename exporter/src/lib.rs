@@ -44,17 +44,60 @@ use crate::web::{WebConfig, WebSettings};
 /// A client that does not finish the TLS handshake in this time is disconnected.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Binds the first of `addresses` that accepts (for `:port`, the dual-stack IPv6 socket first,
-/// then IPv4 alone on hosts without IPv6).
+/// The sockets to serve on: systemd's (`--web.systemd-socket`), or one per
+/// `--web.listen-address`.
+pub fn listeners(config: &Config) -> io::Result<Vec<TcpListener>> {
+    if config.systemd_socket {
+        let mut passed = listenfd::ListenFd::from_env();
+        let mut listeners = Vec::with_capacity(passed.len());
+        for index in 0..passed.len() {
+            match passed.take_tcp_listener(index)? {
+                Some(listener) => listeners.push(listener),
+                None => {
+                    return Err(io::Error::other(format!(
+                        "--web.systemd-socket: socket {index} from systemd is not a TCP listener"
+                    )));
+                }
+            }
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::other(
+                "--web.systemd-socket: systemd passed no socket (LISTEN_FDS, LISTEN_PID)",
+            ));
+        }
+        return Ok(listeners);
+    }
+    config
+        .listen_addresses
+        .iter()
+        .map(|candidates| bind(candidates))
+        .collect()
+}
+
+/// Binds the first of `addresses` that accepts (for `:port`, the IPv6 socket that also takes
+/// IPv4, then IPv4 alone on hosts without IPv6).
 pub fn bind(addresses: &[SocketAddr]) -> io::Result<TcpListener> {
     let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
     for address in addresses {
-        match TcpListener::bind(address) {
+        match bind_one(address) {
             Ok(listener) => return Ok(listener),
             Err(error) => last_error = error,
         }
     }
     Err(last_error)
+}
+
+fn bind_one(address: &SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(*address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() && address.ip().is_unspecified() {
+        // Whatever net.ipv6.bindv6only says: `:port` is both families, as in Go.
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&(*address).into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight scrapes finish
@@ -65,12 +108,14 @@ pub fn bind(addresses: &[SocketAddr]) -> io::Result<TcpListener> {
 /// accepted its connection, upstream exchange included (see [`pool`]), so no runtime depends
 /// on another and each drains on its own.
 pub fn run(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     config: Config,
     web: Option<WebConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
+    for listener in &listeners {
+        listener.set_nonblocking(true)?;
+    }
     let worker_count = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -81,13 +126,16 @@ pub fn run(
 
     let mut threads = Vec::with_capacity(worker_count - 1);
     for index in 1..worker_count {
-        let listener = listener.try_clone()?;
+        let listeners = listeners
+            .iter()
+            .map(TcpListener::try_clone)
+            .collect::<io::Result<Vec<_>>>()?;
         let shared = Arc::clone(&shared);
         let stop = stop_receiver.clone();
         threads.push(
             std::thread::Builder::new()
                 .name(format!("worker-{index}"))
-                .spawn(move || run_worker(listener, shared, stop, drain_timeout))?,
+                .spawn(move || run_worker(listeners, shared, stop, drain_timeout))?,
         );
     }
     let main_worker = {
@@ -100,7 +148,8 @@ pub fn run(
                 let _ = stop_sender.send(true);
             });
             tokio::spawn(close_expired_connections(Arc::clone(&shared)));
-            serve_worker(listener, shared, stop_receiver, drain_timeout).await
+            tokio::spawn(reload_on_hangup(Arc::clone(&shared)));
+            serve_worker(listeners, shared, stop_receiver, drain_timeout).await
         })
     };
     for thread in threads {
@@ -128,6 +177,22 @@ async fn close_expired_connections(shared: Arc<Shared>) {
     }
 }
 
+/// SIGHUP reloads the configuration files, as it does for Prometheus and blackbox_exporter;
+/// it never stops the exporter.
+async fn reload_on_hangup(shared: Arc<Shared>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reload with /-/reload instead");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let _ = shared.reload("SIGHUP");
+    }
+}
+
 /// Wakes the runtime once a second so that its timer wheel always expects to wake within a
 /// second. tokio writes to the runtime's eventfd whenever a new timer is due before the wheel's
 /// next expected wake-up, even when the runtime is busy on this very thread: with no nearer
@@ -142,7 +207,7 @@ async fn keep_timer_horizon_near() {
 }
 
 fn run_worker(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
     drain_timeout: Duration,
@@ -150,16 +215,19 @@ fn run_worker(
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(serve_worker(listener, shared, stop, drain_timeout))
+        .block_on(serve_worker(listeners, shared, stop, drain_timeout))
 }
 
 async fn serve_worker(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) -> io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listeners = listeners
+        .into_iter()
+        .map(tokio::net::TcpListener::from_std)
+        .collect::<io::Result<Vec<_>>>()?;
     let worker = Arc::new(Worker::new(shared));
     tokio::spawn(keep_timer_horizon_near());
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -169,7 +237,7 @@ async fn serve_worker(
     let no_web_settings = Arc::new(WebSettings::default());
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = accept_any(&listeners) => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let web = match &worker.shared.web {
@@ -194,7 +262,7 @@ async fn serve_worker(
             _ = stop.changed() => break,
         }
     }
-    drop(listener);
+    drop(listeners);
     if tokio::time::timeout(drain_timeout, graceful.shutdown())
         .await
         .is_err()
@@ -205,6 +273,21 @@ async fn serve_worker(
         );
     }
     Ok(())
+}
+
+/// The next connection on any of `listeners`.
+async fn accept_any(
+    listeners: &[tokio::net::TcpListener],
+) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    std::future::poll_fn(|context| {
+        for listener in listeners {
+            if let std::task::Poll::Ready(accepted) = listener.poll_accept(context) {
+                return std::task::Poll::Ready(accepted);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 type ResponseFuture = std::pin::Pin<
@@ -223,11 +306,16 @@ async fn serve_connection(
     watcher: Watcher,
 ) {
     let activity = Activity::new(HEADER_READ_TIMEOUT, IDLE_TIMEOUT);
+    // TLS is settled by the handshake; users and headers are looked up again for every
+    // request, so a user removed from the file is refused on connections already open.
     let tls = web.tls.clone();
     let requests = Arc::clone(&activity);
     let answer = move |request: hyper::Request<hyper::body::Incoming>| {
         let worker = Arc::clone(&worker);
-        let web = Arc::clone(&web);
+        let web = match &worker.shared.web {
+            Some(config) => config.current(),
+            None => Arc::clone(&web),
+        };
         let guard = requests.begin_request();
         Box::pin(async move {
             let _guard = guard;

@@ -19,7 +19,7 @@ use hyper::{Method, Response, StatusCode, Uri};
 
 use crate::config::{Config, probe_target_uri};
 use crate::convert::{ScrapeOutcome, target_families};
-use crate::exposition::{Format, MetricFamily, encode, finish};
+use crate::exposition::{Format, MetricFamily, MetricType, encode, finish};
 use crate::gzip;
 use crate::journal::ScrapeJournal;
 use crate::landing;
@@ -51,6 +51,7 @@ pub struct Shared {
     /// Idle connections to the default target, which may be scraped by many at once.
     default_pool: Arc<ConnectionPool>,
     default_target: Option<String>,
+    started: std::time::SystemTime,
 }
 
 impl Shared {
@@ -75,7 +76,55 @@ impl Shared {
             journal: ScrapeJournal::default(),
             process: ProcessInfo::read(),
             scrapes_in_flight: AtomicUsize::new(0),
+            started: std::time::SystemTime::now(),
         }
+    }
+
+    /// Loads every configuration file again (SIGHUP, `/-/reload`) and logs the outcome; on an
+    /// error the previous settings stay in force.
+    pub fn reload(&self, trigger: &'static str) -> Result<(), String> {
+        let Some(web) = &self.web else {
+            tracing::info!(trigger, "reload asked: no configuration file to reload");
+            return Ok(());
+        };
+        match web.reload() {
+            Ok(()) => {
+                tracing::info!(trigger, file = %web.path().display(), "configuration reloaded");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(trigger, %error, "reload failed; keeping the previous configuration");
+                Err(error.to_string())
+            }
+        }
+    }
+
+    /// The outcome of the last reload, as exporters that reload report it.
+    fn reload_families(&self) -> [MetricFamily; 2] {
+        let (successful, last_success) = match &self.web {
+            Some(web) => {
+                let outcome = web.last_reload();
+                (outcome.successful, outcome.last_success)
+            }
+            None => (true, self.started),
+        };
+        let seconds = last_success
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        [
+            MetricFamily::new(
+                "syseng_exporter_config_last_reload_successful",
+                "Whether the last load of the configuration files succeeded (1) or failed and left the previous settings in force (0).",
+                MetricType::Gauge,
+            )
+            .with_sample("", vec![], if successful { 1.0 } else { 0.0 }),
+            MetricFamily::new(
+                "syseng_exporter_config_last_reload_success_timestamp_seconds",
+                "When the configuration files were last loaded successfully, in seconds since the epoch.",
+                MetricType::Gauge,
+            )
+            .with_sample("", vec![], seconds),
+        ]
     }
 
     /// Every pool of idle upstream connections.
@@ -129,7 +178,7 @@ impl Worker {
 
 pub type Body = Full<Bytes>;
 
-/// Answers one request with the connection's web settings (authentication, extra headers).
+/// Answers one request with the current web settings (authentication, extra headers).
 /// Only the head of the request matters: no endpoint reads a body.
 pub async fn handle(
     worker: &Worker,
@@ -154,6 +203,9 @@ pub async fn handle(
 }
 
 async fn route(worker: &Worker, request: &Parts) -> Response<Body> {
+    if request.uri.path() == "/-/reload" {
+        return lifecycle_reload(&worker.shared, request);
+    }
     if request.method != Method::GET && request.method != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         response
@@ -180,6 +232,30 @@ async fn route(worker: &Worker, request: &Parts) -> Response<Body> {
     }
 }
 
+/// `/-/reload`, as Prometheus answers it: POST or PUT, only with `--web.enable-lifecycle`.
+fn lifecycle_reload(shared: &Shared, request: &Parts) -> Response<Body> {
+    if request.method != Method::POST && request.method != Method::PUT {
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only POST or PUT requests allowed\n",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
+        return response;
+    }
+    if !shared.config.enable_lifecycle {
+        return plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+    }
+    match shared.reload("/-/reload") {
+        Ok(()) => plain(StatusCode::OK, "reloaded\n"),
+        Err(error) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed to reload config: {error}\n"),
+        ),
+    }
+}
+
 async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
     let shared = &worker.shared;
     let Some(_slot) = shared.try_start_scrape() else {
@@ -190,6 +266,7 @@ async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
         None => Vec::new(),
     };
     families.extend(shared.metrics.families());
+    families.extend(shared.reload_families());
     families.extend(shared.process.families());
     exposition_response(&families, request)
 }

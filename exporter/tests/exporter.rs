@@ -93,3 +93,109 @@ fn invalid_flags_stop_startup_naming_the_flag() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn listening_addresses(exporter: &Exporter) -> Vec<std::net::SocketAddr> {
+    exporter
+        .logs()
+        .iter()
+        .filter(|line| line.contains("message=listening"))
+        .filter_map(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("address="))
+                .and_then(|address| address.parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn every_listen_address_answers_and_a_bare_port_takes_both_families() {
+    let upstream = Upstream::sample();
+    let port = free_port();
+    // Exporter::start listens on 127.0.0.1:0 first; this adds a second listener.
+    let exporter = Exporter::start(&[
+        &format!("--syseng.stats-uri={}", upstream.stats_uri()),
+        &format!("--web.listen-address=:{port}"),
+    ]);
+    exporter.wait_for_log(&format!("address=[::]:{port}"));
+    let addresses = listening_addresses(&exporter);
+    assert_eq!(addresses.len(), 2, "{addresses:?}");
+    for address in [
+        addresses[0],
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        format!("[::1]:{port}").parse().unwrap(),
+    ] {
+        let response = http_get(address, "/metrics", &[]);
+        assert_eq!(response.status, 200, "{address}");
+        assert!(response.text().contains("syseng_up 1"), "{address}");
+    }
+}
+
+#[test]
+fn systemd_socket_activation_serves_on_the_socket_systemd_passes() {
+    let Ok(activate) = which("systemd-socket-activate") else {
+        panic!(
+            "systemd-socket-activate is needed (Debian package systemd; scripts/install-deps.sh)"
+        );
+    };
+    let upstream = Upstream::sample();
+    let port = free_port();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // It listens, then runs the exporter with the socket as descriptor 3 (LISTEN_FDS=1) when
+    // the first connection arrives; the exporter must not bind --web.listen-address's port.
+    let mut child = std::process::Command::new(activate)
+        .args(["--listen", &address.to_string()])
+        .arg(env!("CARGO_BIN_EXE_syseng_exporter"))
+        .arg("--web.systemd-socket")
+        .arg("--web.listen-address=127.0.0.1:1")
+        .arg(format!("--syseng.stats-uri={}", upstream.stats_uri()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start systemd-socket-activate");
+    let deadline = std::time::Instant::now() + common::STEP_TIMEOUT;
+    while std::net::TcpStream::connect(address).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {address}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let mut client = common::client::Client::new(address);
+    let response = client.get("/metrics", &[]);
+    let second = client.get("/metrics", &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(response.status, 200);
+    assert!(response.text().contains("syseng_up 1"));
+    assert_eq!(second.status, 200);
+}
+
+fn which(program: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
+
+#[test]
+fn systemd_socket_without_sockets_stops_startup() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_syseng_exporter"))
+        .arg("--web.systemd-socket")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("systemd passed no socket"), "{stderr}");
+}

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::client::{Endpoint, http_get};
+use common::client::{Client, Endpoint, http_get};
 use common::in_process::InProcess;
 use common::process::Exporter;
 use common::tls::{curl, write_certificates};
@@ -278,6 +278,229 @@ fn rotated_certificates_are_used_without_a_restart_and_broken_changes_are_ignore
         200
     );
     exporter.wait_for_log("keeping the previous one");
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[test]
+fn a_user_removed_from_the_file_is_refused_on_a_connection_already_open() {
+    let dir = fixture();
+    let file = dir.path().join("basic-auth.good.yml");
+    let exporter = serve_with_web_config(&dir, "basic-auth.good.yml");
+    let alice = basic("alice", "s3cret");
+    let prometheus = basic("prometheus", "s3cret");
+    let mut alices = Client::new(exporter.address);
+    let mut scraper = Client::new(exporter.address);
+    assert_eq!(
+        alices.get("/metrics", &[("Authorization", &alice)]).status,
+        200
+    );
+    assert_eq!(
+        scraper
+            .get("/metrics", &[("Authorization", &prometheus)])
+            .status,
+        200
+    );
+
+    remove_user(&file, "alice");
+
+    // Changes are looked for at most once a second.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while alices.get("/metrics", &[("Authorization", &alice)]).status != 401 {
+        assert!(Instant::now() < deadline, "alice still has access");
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        scraper
+            .get("/metrics", &[("Authorization", &prometheus)])
+            .status,
+        200
+    );
+    assert_eq!(
+        (alices.connections_opened, scraper.connections_opened),
+        (1, 1),
+        "each client kept its one connection"
+    );
+}
+
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_neither_grows_threads_nor_delays_the_scraper() {
+    use std::io::Write as _;
+    let dir = fixture();
+    let mut exporter = Exporter::start(
+        &web_flags(&dir, "basic-auth.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
+    let prometheus = basic("prometheus", "s3cret");
+    let mut scraper = Client::new(exporter.address);
+    assert_eq!(
+        scraper
+            .get("/metrics", &[("Authorization", &prometheus)])
+            .status,
+        200
+    );
+    let before = threads_of(exporter.pid());
+
+    let flood: Vec<std::net::TcpStream> = (0..200)
+        .map(|n| {
+            let mut stream = std::net::TcpStream::connect(exporter.address).unwrap();
+            let request = format!(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n",
+                basic("prometheus", &format!("wrong{n}"))
+            );
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let response = scraper.get("/metrics", &[("Authorization", &prometheus)]);
+    let waited = started.elapsed();
+    let during = threads_of(exporter.pid());
+    assert_eq!(response.status, 200);
+    assert!(
+        waited < Duration::from_secs(3),
+        "the scraper waited {waited:?}"
+    );
+    // One thread per core serves; bcrypt runs one at a time, on at most one more per core.
+    let cores = thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(16);
+    assert!(
+        during <= before + cores,
+        "{during} threads during the flood, {before} before, {cores} cores"
+    );
+    assert!(exporter.is_running());
+    drop(flood);
+}
+
+fn remove_user(file: &Path, user: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with(&format!("{user}:")))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_ne!(text, kept, "{user} is not in {}", file.display());
+    std::fs::write(file, kept).unwrap();
+}
+
+fn metric(client: &mut Client, authorization: &str, name: &str) -> f64 {
+    let text = client
+        .get("/metrics", &[("Authorization", authorization)])
+        .text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn sighup_reloads_the_web_config_and_never_stops_the_exporter() {
+    let dir = fixture();
+    let file = dir.path().join("basic-auth.good.yml");
+    let mut exporter = Exporter::start(
+        &web_flags(&dir, "basic-auth.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
+    let prometheus = basic("prometheus", "s3cret");
+    let alice = basic("alice", "s3cret");
+    let mut scraper = Client::new(exporter.address);
+    assert_eq!(
+        scraper.get("/metrics", &[("Authorization", &alice)]).status,
+        200
+    );
+
+    // Changed, then SIGHUP before any request could notice the change by itself.
+    remove_user(&file, "alice");
+    exporter.signal("HUP");
+    exporter.wait_for_log("message=\"configuration reloaded\"");
+    assert!(exporter.is_running());
+    assert_eq!(
+        scraper.get("/metrics", &[("Authorization", &alice)]).status,
+        401
+    );
+    let reloaded = metric(
+        &mut scraper,
+        &prometheus,
+        "syseng_exporter_config_last_reload_successful",
+    );
+    assert_eq!(reloaded, 1.0);
+
+    // A broken file: logged, the previous settings stay, the metric says so.
+    std::fs::write(&file, "basic_auth_users: [").unwrap();
+    exporter.signal("HUP");
+    exporter.wait_for_log("reload failed; keeping the previous configuration");
+    assert!(exporter.is_running());
+    assert_eq!(
+        metric(
+            &mut scraper,
+            &prometheus,
+            "syseng_exporter_config_last_reload_successful"
+        ),
+        0.0
+    );
+    assert_eq!(scraper.connections_opened, 1);
+}
+
+#[test]
+fn sighup_without_a_config_file_is_logged_and_harmless() {
+    let upstream = Upstream::sample();
+    let mut exporter = Exporter::start(&[&format!("--syseng.stats-uri={}", upstream.stats_uri())]);
+    exporter.signal("HUP");
+    exporter.wait_for_log("no configuration file to reload");
+    assert!(exporter.is_running());
+    assert_eq!(exporter.get("/-/healthy").status, 200);
+}
+
+#[test]
+fn reload_endpoint_needs_the_lifecycle_flag_and_post_or_put() {
+    let dir = fixture();
+    let file = dir.path().join("basic-auth.good.yml");
+    let flags = web_flags(&dir, "basic-auth.good.yml");
+    let prometheus = basic("prometheus", "s3cret");
+    let auth = format!("Authorization: {prometheus}");
+    let reload = |exporter: &Endpoint, method: &str| {
+        let url = format!("http://{}/-/reload", exporter.address);
+        curl(&["-X", method, "-H", &auth, &url]).unwrap()
+    };
+
+    let closed = Exporter::start(&flags.each_ref().map(String::as_str));
+    let (status, body) = reload(&closed, "POST");
+    assert_eq!(status, 403);
+    assert!(body.contains("Lifecycle API is not enabled."), "{body}");
+
+    let mut args = flags.each_ref().map(String::as_str).to_vec();
+    args.push("--web.enable-lifecycle");
+    let open = Exporter::start(&args);
+    assert_eq!(reload(&open, "GET").0, 405);
+    assert_eq!(reload(&open, "POST").0, 200);
+    remove_user(&file, "alice");
+    assert_eq!(reload(&open, "PUT").0, 200);
+    std::fs::write(&file, "basic_auth_users: [").unwrap();
+    let (status, body) = reload(&open, "POST");
+    assert_eq!(status, 500);
+    assert!(body.contains("failed to reload config"), "{body}");
+    open.wait_for_log("trigger=/-/reload");
+    // Without credentials the endpoint is as closed as every other.
+    let url = format!("http://{}/-/reload", open.address);
+    assert_eq!(curl(&["-X", "POST", &url]).unwrap().0, 401);
 }
 
 #[test]

@@ -31,24 +31,28 @@ fn main() -> ExitCode {
             }
         }
     };
-    let listener = match syseng_exporter::bind(&config.listen_addresses) {
-        Ok(listener) => listener,
+    let listeners = match syseng_exporter::listeners(&config) {
+        Ok(listeners) => listeners,
         Err(error) => {
-            tracing::error!(address = %flags.listen_address, %error, "cannot listen");
+            let addresses = flags.listen_addresses.join(",");
+            tracing::error!(address = %addresses, %error, "cannot listen");
+            eprintln!("syseng_exporter: cannot listen on {addresses}: {error}");
             return ExitCode::FAILURE;
         }
     };
     let open_files = syseng_exporter::process::raise_open_file_limit();
-    tracing::info!(
-        version = syseng_exporter::telemetry::VERSION,
-        revision = syseng_exporter::telemetry::REVISION,
-        address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        telemetry_path = %config.telemetry_path,
-        stats_uri = %config.stats_uri.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-        open_file_limit = open_files.unwrap_or(0),
-        "listening"
-    );
-    match syseng_exporter::run(listener, config, web, shutdown_signal()) {
+    for listener in &listeners {
+        tracing::info!(
+            version = syseng_exporter::telemetry::VERSION,
+            revision = syseng_exporter::telemetry::REVISION,
+            address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            telemetry_path = %config.telemetry_path,
+            stats_uri = %config.stats_uri.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+            open_file_limit = open_files.unwrap_or(0),
+            "listening"
+        );
+    }
+    match syseng_exporter::run(listeners, config, web, shutdown_signal()) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

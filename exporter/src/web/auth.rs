@@ -1,9 +1,13 @@
 //! HTTP basic authentication against bcrypt hashes.
 //!
 //! bcrypt is slow on purpose (tens of milliseconds), so it runs on the blocking pool, never on
-//! the threads that serve scrapes, and its verdicts are cached: a scraper sends the same
-//! credentials every time. A name that is not configured is checked against a configured hash
-//! all the same, so the time taken does not tell which users exist.
+//! the threads that serve scrapes, one verification at a time in the whole process (as
+//! exporter-toolkit does): a flood of wrong passwords queues, it does not take a thread each.
+//! Verdicts are cached, since a scraper sends the same credentials every time, in two bounded
+//! caches that each drop their least recently used entry: the accepted credentials apart from
+//! the refused ones, so that no flood of wrong passwords can push the scraper's own out and
+//! make it wait behind the flood. A name that is not configured is checked against a configured
+//! hash all the same, so the time taken does not tell which users exist.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -11,15 +15,27 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hyper::header::HeaderValue;
+use tokio::sync::Semaphore;
 
-/// Verdicts kept; a flood of wrong passwords empties the cache rather than growing it.
-const CACHE_CAPACITY: usize = 1024;
+/// Accepted credentials kept: one per user is the usual case.
+const ACCEPTED_CAPACITY: usize = 64;
+/// Refused credentials kept, so that a scraper with a wrong password costs one bcrypt run.
+const REFUSED_CAPACITY: usize = 1024;
+
+/// bcrypt verifications running at once, in the whole process.
+static VERIFICATIONS: Semaphore = Semaphore::const_new(1);
 
 #[derive(Debug)]
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     /// SHA-256 of (user, password, hash) to the verdict. Passwords are never kept.
-    verdicts: Mutex<HashMap<[u8; 32], bool>>,
+    verdicts: Mutex<Verdicts>,
+}
+
+#[derive(Debug)]
+struct Verdicts {
+    accepted: Lru,
+    refused: Lru,
 }
 
 impl BasicAuth {
@@ -27,7 +43,10 @@ impl BasicAuth {
     pub fn new(users: BTreeMap<String, String>) -> Self {
         Self {
             users,
-            verdicts: Mutex::new(HashMap::new()),
+            verdicts: Mutex::new(Verdicts {
+                accepted: Lru::new(ACCEPTED_CAPACITY),
+                refused: Lru::new(REFUSED_CAPACITY),
+            }),
         }
     }
 
@@ -45,8 +64,15 @@ impl BasicAuth {
             },
         };
         let key = cache_key(&user, &password, &hash);
-        if let Some(verdict) = lock(&self.verdicts).get(&key) {
-            return *verdict && known;
+        if let Some(verdict) = self.cached(&key) {
+            return verdict && known;
+        }
+        let Ok(_permit) = VERIFICATIONS.acquire().await else {
+            return false;
+        };
+        // The same credentials may have been verified while this request waited.
+        if let Some(verdict) = self.cached(&key) {
+            return verdict && known;
         }
         let matches = tokio::task::spawn_blocking(move || {
             bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false)
@@ -55,11 +81,69 @@ impl BasicAuth {
         .unwrap_or(false);
         let verdict = matches && known;
         let mut verdicts = lock(&self.verdicts);
-        if verdicts.len() >= CACHE_CAPACITY {
-            verdicts.clear();
+        if verdict {
+            verdicts.accepted.insert(key);
+        } else {
+            verdicts.refused.insert(key);
         }
-        verdicts.insert(key, verdict);
         verdict
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<bool> {
+        let mut verdicts = lock(&self.verdicts);
+        if verdicts.accepted.touch(key) {
+            Some(true)
+        } else if verdicts.refused.touch(key) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// A set of at most `capacity` keys that forgets the least recently used one to make room.
+/// Capacities are small and a miss costs a bcrypt run, so eviction is a plain scan.
+#[derive(Debug)]
+struct Lru {
+    last_used: HashMap<[u8; 32], u64>,
+    clock: u64,
+    capacity: usize,
+}
+
+impl Lru {
+    fn new(capacity: usize) -> Self {
+        Self {
+            last_used: HashMap::new(),
+            clock: 0,
+            capacity,
+        }
+    }
+
+    /// Whether `key` is in the set; marks it used.
+    fn touch(&mut self, key: &[u8; 32]) -> bool {
+        self.clock += 1;
+        match self.last_used.get_mut(key) {
+            Some(used) => {
+                *used = self.clock;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, key: [u8; 32]) {
+        self.clock += 1;
+        if self.last_used.len() >= self.capacity && !self.last_used.contains_key(&key) {
+            let oldest = self
+                .last_used
+                .iter()
+                .min_by_key(|(_, used)| **used)
+                .map(|(key, _)| *key);
+            if let Some(oldest) = oldest {
+                self.last_used.remove(&oldest);
+            }
+        }
+        self.last_used.insert(key, self.clock);
     }
 }
 
@@ -122,6 +206,37 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_cache_forgets_the_least_recently_used_key() {
+        let mut lru = Lru::new(2);
+        lru.insert([1; 32]);
+        lru.insert([2; 32]);
+        assert!(lru.touch(&[1; 32]));
+        lru.insert([3; 32]);
+        assert!(lru.touch(&[1; 32]), "used last, kept");
+        assert!(!lru.touch(&[2; 32]), "least recently used, dropped");
+        assert!(lru.touch(&[3; 32]));
+        assert_eq!(lru.last_used.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_wrong_passwords_keeps_the_accepted_verdict() {
+        let auth = auth();
+        assert!(auth.allows(Some(&header("prometheus", "s3cret"))).await);
+        for n in 0..REFUSED_CAPACITY + 10 {
+            // Inserted straight into the cache: the bcrypt runs would only slow the test.
+            let key = cache_key("prometheus", &format!("wrong{n}"), "");
+            lock(&auth.verdicts).refused.insert(key);
+        }
+        let hash = auth.users["prometheus"].clone();
+        let key = cache_key("prometheus", "s3cret", &hash);
+        assert_eq!(auth.cached(&key), Some(true));
+        assert_eq!(
+            lock(&auth.verdicts).refused.last_used.len(),
+            REFUSED_CAPACITY
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! TLS, basic authentication and response headers from `--web.config.file`.
 //!
 //! The file and the certificates it names are watched: each new connection takes the current
-//! settings, and the files are checked for changes at most once a second, so certificates can
-//! be rotated and users changed without a restart. A change that does not load is logged and
+//! TLS settings and each request the current users and headers, and the files are checked for
+//! changes at most once a second, so certificates can be rotated and users changed without a
+//! restart. A change that does not load is logged and
 //! the previous settings stay in force: a typo must not take the exporter down.
 
 pub mod auth;
@@ -48,6 +49,14 @@ pub struct WebConfig {
     path: PathBuf,
     current: RwLock<Arc<WebSettings>>,
     last_check: Mutex<Instant>,
+    last_reload: Mutex<ReloadOutcome>,
+}
+
+/// Whether the last attempt to load the files succeeded, and when one last did.
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadOutcome {
+    pub successful: bool,
+    pub last_success: SystemTime,
 }
 
 impl WebConfig {
@@ -58,10 +67,62 @@ impl WebConfig {
             path: path.to_path_buf(),
             current: RwLock::new(Arc::new(settings)),
             last_check: Mutex::new(Instant::now()),
+            last_reload: Mutex::new(ReloadOutcome {
+                successful: true,
+                last_success: SystemTime::now(),
+            }),
         })
     }
 
-    /// The settings for a new connection, reloaded first if a file changed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn last_reload(&self) -> ReloadOutcome {
+        *lock(&self.last_reload)
+    }
+
+    /// Loads the files again now, changed or not (SIGHUP, `/-/reload`). On an error the
+    /// previous settings stay in force.
+    pub fn reload(&self) -> Result<(), WebConfigError> {
+        let current = self.read();
+        self.apply(&current, load_settings(&self.path)).1
+    }
+
+    /// Puts loaded settings in force, or keeps `current` on an error, and records the outcome.
+    fn apply(
+        &self,
+        current: &Arc<WebSettings>,
+        loaded: Result<WebSettings, WebConfigError>,
+    ) -> (Arc<WebSettings>, Result<(), WebConfigError>) {
+        let (settings, result) = match loaded {
+            Ok(settings) => (Arc::new(settings), Ok(())),
+            // Remember the broken files' state so the error is logged once per change.
+            Err(error) => (
+                Arc::new(WebSettings {
+                    tls: current.tls.clone(),
+                    auth: current.auth.clone(),
+                    headers: current.headers.clone(),
+                    sources: fingerprint(current.sources.iter().map(|(path, _)| path.clone())),
+                }),
+                Err(error),
+            ),
+        };
+        {
+            let mut outcome = lock(&self.last_reload);
+            outcome.successful = result.is_ok();
+            if result.is_ok() {
+                outcome.last_success = SystemTime::now();
+            }
+        }
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&settings);
+        (settings, result)
+    }
+
+    /// The settings now, reloaded first if a file changed (checked at most once a second).
     pub fn current(&self) -> Arc<WebSettings> {
         let due = {
             let mut last_check = self
@@ -74,34 +135,16 @@ impl WebConfig {
             }
             due
         };
-        let current = Arc::clone(&self.read());
+        let current = self.read();
         if due && changed(&current.sources) {
-            match load_settings(&self.path) {
-                Ok(settings) => {
-                    tracing::info!(file = %self.path.display(), "web configuration reloaded");
-                    let settings = Arc::new(settings);
-                    *self
-                        .current
-                        .write()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&settings);
-                    return settings;
-                }
+            let (settings, result) = self.apply(&current, load_settings(&self.path));
+            match result {
+                Ok(()) => tracing::info!(file = %self.path.display(), "web configuration reloaded"),
                 Err(error) => {
-                    tracing::error!(%error, "web configuration changed but does not load; keeping the previous one");
-                    // Remember the broken files' state so the error is logged once per change.
-                    let kept = Arc::new(WebSettings {
-                        tls: current.tls.clone(),
-                        auth: current.auth.clone(),
-                        headers: current.headers.clone(),
-                        sources: fingerprint(current.sources.iter().map(|(path, _)| path.clone())),
-                    });
-                    *self
-                        .current
-                        .write()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&kept);
-                    return kept;
+                    tracing::error!(%error, "web configuration changed but does not load; keeping the previous one")
                 }
             }
+            return settings;
         }
         current
     }
@@ -114,6 +157,12 @@ impl WebConfig {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         )
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn load_settings(path: &Path) -> Result<WebSettings, WebConfigError> {

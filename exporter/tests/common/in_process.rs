@@ -51,7 +51,7 @@ impl InProcess {
         let served = std::thread::Builder::new()
             .name("exporter".into())
             .spawn(move || {
-                syseng_exporter::run(listener, config, web, async {
+                syseng_exporter::run(vec![listener], config, web, async {
                     let _ = stop.await;
                 })
             })

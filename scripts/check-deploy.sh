@@ -39,7 +39,7 @@ forget() { # PID: reaped, so cleanup must not signal whatever reuses its number
 step() { echo "-- $*"; }
 die() { echo "check-deploy: $*" >&2; exit 1; }
 
-for tool in hadolint kubernetes-validate docker-compose systemd-analyze promtool curl; do
+for tool in hadolint kubernetes-validate docker-compose systemd-analyze systemd-socket-activate promtool curl; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/install-deps.sh"
 done
 for binary in "$exporter_binary" "$simulator_binary"; do
@@ -164,16 +164,25 @@ curl -fsS -o /dev/null "http://127.0.0.1:$receiver_port/" \
   || die "the webhook receiver does not answer GET / (its Compose healthcheck)"
 
 step "systemd: systemd-analyze verify and security of the unit, its /probe allowlist"
-$check systemd deploy/systemd/syseng_exporter.service \
-  || die "deploy/systemd/syseng_exporter.service fails the checks above"
-# verify needs ExecStart's binary to exist: check a copy that runs the binary just built.
-mkdir "$work/unit"
-sed "s#^ExecStart=/usr/local/bin/syseng_exporter#ExecStart=$exporter_binary#" \
-  deploy/systemd/syseng_exporter.service >"$work/unit/syseng_exporter.service"
-grep -q "^ExecStart=$exporter_binary " "$work/unit/syseng_exporter.service" \
-  || die "the unit's ExecStart is not /usr/local/bin/syseng_exporter"
+dropin=deploy/systemd/syseng_exporter.service.d/socket-activation.conf
+for unit in deploy/systemd/syseng_exporter.service "$dropin"; do
+  $check systemd "$unit" || die "$unit fails the checks above"
+done
+# verify needs ExecStart's binary to exist: check a copy that runs the binary just built, with
+# the socket and its drop-in beside it (systemd-analyze reads drop-ins next to the unit).
+mkdir -p "$work/unit/syseng_exporter.service.d"
+for file in syseng_exporter.service syseng_exporter.socket \
+    syseng_exporter.service.d/socket-activation.conf; do
+  sed "s#^ExecStart=/usr/local/bin/syseng_exporter#ExecStart=$exporter_binary#" \
+    "deploy/systemd/$file" >"$work/unit/$file"
+done
+for file in syseng_exporter.service syseng_exporter.service.d/socket-activation.conf; do
+  grep -q "^ExecStart=$exporter_binary " "$work/unit/$file" \
+    || die "deploy/systemd/$file: ExecStart is not /usr/local/bin/syseng_exporter"
+done
 # verify reports unknown keys and bad values as messages but still exits 0: any output fails.
-if ! systemd-analyze verify "$work/unit/syseng_exporter.service" >"$work/verify.log" 2>&1 \
+if ! systemd-analyze verify "$work/unit/syseng_exporter.socket" \
+    "$work/unit/syseng_exporter.service" >"$work/verify.log" 2>&1 \
     || [ -s "$work/verify.log" ]; then
   cat "$work/verify.log" >&2
   die "systemd-analyze verify rejects deploy/systemd/syseng_exporter.service"
@@ -220,11 +229,13 @@ smoke() {
   local name=$1 binary=$2 port pid arg sidecar=no allowlist=none
   shift 2
   port=$(free_port)
-  local argv=("$exporter_binary")
+  local argv=("$exporter_binary") launcher=()
   [ "$(basename "$binary")" = syseng_exporter ] || die "$name runs $binary, not syseng_exporter"
   for arg in "$@"; do
     case $arg in
       --web.listen-address=*) argv+=("--web.listen-address=127.0.0.1:$port") ;;
+      # systemd's own tool passes the socket as systemd does, then runs the exporter in its place.
+      --web.systemd-socket) argv+=("$arg"); launcher=(systemd-socket-activate "--listen=127.0.0.1:$port") ;;
       # localhost:8080 is the service in the same pod or network namespace: here, the simulator.
       --syseng.stats-uri=http://localhost:8080/stats)
         argv+=("--syseng.stats-uri=http://localhost:$stats_port/stats"); sidecar=yes ;;
@@ -237,7 +248,7 @@ smoke() {
       *) argv+=("$arg") ;;
     esac
   done
-  "${argv[@]}" 2>"$work/$name.log" &
+  "${launcher[@]}" "${argv[@]}" 2>"$work/$name.log" &
   pid=$!
   pids+=("$pid")
   wait_http "http://127.0.0.1:$port/-/ready" \
@@ -288,5 +299,6 @@ if [ -s "$work/sidecar.yaml" ]; then
   run_smoke kubernetes-multi-target kubernetes "$work/multi-target.yaml" monitoring/syseng-exporter syseng-exporter
 fi
 run_smoke systemd systemd deploy/systemd/syseng_exporter.service
+run_smoke systemd-socket systemd "$dropin"
 
 echo "deployment files: all checks passed"

@@ -39,14 +39,60 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::keepalive::{Activity, HEADER_READ_TIMEOUT, IDLE_TIMEOUT, Tracked};
 use crate::server::{Shared, Worker};
-use crate::web::{WebConfig, WebSettings};
+use crate::web::{IpSocketConfig, WebConfig, WebSettings};
 
 /// A client that does not finish the TLS handshake in this time is disconnected.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The sockets to serve on: systemd's (`--web.systemd-socket`), or one per
 /// `--web.listen-address`.
-pub fn listeners(config: &Config) -> io::Result<Vec<TcpListener>> {
+pub fn listeners(
+    config: &Config,
+    socket_options: Option<&IpSocketConfig>,
+) -> io::Result<Vec<TcpListener>> {
+    let listeners = open_listeners(config)?;
+    if let Some(options) = socket_options {
+        for listener in &listeners {
+            set_listener_options(listener, options)?;
+        }
+    }
+    Ok(listeners)
+}
+
+/// `ip_socket_config`'s TTL and hop limit, which accepted connections inherit; DSCP is set on
+/// each accepted connection ([`set_dscp`]), as exporter-toolkit does.
+fn set_listener_options(listener: &TcpListener, options: &IpSocketConfig) -> io::Result<()> {
+    use rustix::net::sockopt;
+    let ipv6 = listener.local_addr()?.is_ipv6();
+    if let Some(ttl) = options.ipv4_ttl {
+        // On the IPv6 socket of `:port`, for its IPv4 clients.
+        sockopt::set_ip_ttl(listener, u32::from(ttl))
+            .or_else(|e| if ipv6 { Ok(()) } else { Err(e) })?;
+    }
+    if let Some(hops) = options.ipv6_hop_limit
+        && ipv6
+    {
+        sockopt::set_ipv6_unicast_hops(listener, Some(hops))?;
+    }
+    Ok(())
+}
+
+/// `ip_socket_config.dscp` on an accepted connection: the upper six bits of the IPv4 TOS or
+/// IPv6 traffic class byte. A failure is logged and the connection served all the same.
+fn set_dscp(stream: &tokio::net::TcpStream, dscp: i64) {
+    use rustix::net::sockopt;
+    let class = (dscp.clamp(0, 63) as u8) << 2;
+    let result = match stream.local_addr() {
+        Ok(address) if address.is_ipv6() => sockopt::set_ipv6_tclass(stream, u32::from(class))
+            .and_then(|()| sockopt::set_ip_tos(stream, class).or(Ok(()))),
+        _ => sockopt::set_ip_tos(stream, class),
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, dscp, "cannot set DSCP on a connection");
+    }
+}
+
+fn open_listeners(config: &Config) -> io::Result<Vec<TcpListener>> {
     if config.systemd_socket {
         let mut passed = listenfd::ListenFd::from_env();
         let mut listeners = Vec::with_capacity(passed.len());
@@ -244,6 +290,9 @@ async fn serve_worker(
                         Some(web) => web.current(),
                         None => Arc::clone(&no_web_settings),
                     };
+                    if let Some(dscp) = web.ip_socket.as_ref().and_then(|options| options.dscp) {
+                        set_dscp(&stream, dscp);
+                    }
                     tokio::spawn(serve_connection(
                         stream,
                         peer,

@@ -185,7 +185,9 @@ pub async fn handle(
     request: &Parts,
     web: &WebSettings,
 ) -> Result<Response<Body>, Infallible> {
+    let limited = web.rate_limit.as_ref().is_some_and(|limit| !limit.allow());
     let mut response = match &web.auth {
+        _ if limited => plain(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n"),
         Some(auth) if !auth.allows(request.headers.get(AUTHORIZATION)).await => {
             let mut response = plain(StatusCode::UNAUTHORIZED, "unauthorized\n");
             response.headers_mut().insert(

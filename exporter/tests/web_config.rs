@@ -225,6 +225,146 @@ fn required_client_certificates_are_verified() {
 }
 
 #[test]
+fn client_allowed_sans_admits_only_certificates_that_carry_one() {
+    let dir = fixture();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    // The test client certificate's one SAN is the DNS name "prometheus".
+    let refusing = dir.path().join("refusing.yml");
+    let text = std::fs::read_to_string(dir.path().join("allowed-sans.good.yml")).unwrap();
+    std::fs::write(
+        &refusing,
+        text.replace("    - prometheus\n", "    - prometheus.example\n"),
+    )
+    .unwrap();
+    for (file, admitted) in [("allowed-sans.good.yml", true), ("refusing.yml", false)] {
+        let exporter = serve_with_web_config(&dir, file);
+        let url = https_url(&exporter, "/-/healthy");
+        let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
+        let ca = path("ca.crt");
+        let with_certificate = curl(&[
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+            "--cert",
+            &path("client.crt"),
+            "--key",
+            &path("client.key"),
+            &url,
+        ]);
+        if admitted {
+            assert_eq!(
+                with_certificate.map(|(status, _)| status),
+                Ok(200),
+                "{file}"
+            );
+        } else {
+            assert!(with_certificate.is_err(), "{file}: {with_certificate:?}");
+        }
+        assert!(
+            curl(&["--cacert", &ca, "--resolve", &resolve, &url]).is_err(),
+            "{file}: no client certificate"
+        );
+    }
+}
+
+#[test]
+fn inline_certificate_key_and_client_ca_serve_as_files_do() {
+    let dir = fixture();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let indent = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap()
+            .lines()
+            .map(|line| format!("    {line}\n"))
+            .collect::<String>()
+    };
+    std::fs::write(
+        dir.path().join("inline.yml"),
+        format!(
+            "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_ca: |\n{}  client_auth_type: RequireAndVerifyClientCert\n",
+            indent("server.crt"),
+            indent("server.key"),
+            indent("ca.crt")
+        ),
+    )
+    .unwrap();
+    let exporter = serve_with_web_config(&dir, "inline.yml");
+    let url = https_url(&exporter, "/-/healthy");
+    let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
+    let (status, _) = curl(&[
+        "--cacert",
+        &path("ca.crt"),
+        "--resolve",
+        &resolve,
+        "--cert",
+        &path("client.crt"),
+        "--key",
+        &path("client.key"),
+        &url,
+    ])
+    .unwrap();
+    assert_eq!(status, 200);
+    let stranger = curl(&[
+        "--cacert",
+        &path("ca.crt"),
+        "--resolve",
+        &resolve,
+        "--cert",
+        &path("other-client.crt"),
+        "--key",
+        &path("other-client.key"),
+        &url,
+    ]);
+    assert!(stranger.is_err(), "{stranger:?}");
+}
+
+#[test]
+fn rate_limit_answers_429_past_the_burst_then_recovers() {
+    let dir = fixture();
+    let exporter = serve_with_web_config(&dir, "rate-limit.good.yml");
+    let mut client = Client::new(exporter.address);
+    // A burst of 10, then one request per 100ms: 30 at once cannot all pass.
+    let statuses: Vec<u16> = (0..30)
+        .map(|_| client.get("/-/healthy", &[]).status)
+        .collect();
+    let limited = statuses.iter().filter(|status| **status == 429).count();
+    assert!(limited >= 10, "{statuses:?}");
+    assert!(
+        statuses[..10].iter().all(|status| *status == 200),
+        "{statuses:?}"
+    );
+    thread::sleep(Duration::from_millis(1100));
+    assert_eq!(client.get("/-/healthy", &[]).status, 200);
+    assert_eq!(client.connections_opened, 1);
+}
+
+#[test]
+fn ip_socket_config_sets_the_listening_sockets_ttl() {
+    use syseng_exporter::config::Flags;
+    let dir = fixture();
+    let web = WebConfig::load(&dir.path().join("ip-socket.good.yml")).unwrap();
+    let options = web.current().ip_socket.clone();
+    let config = Flags::from_args(
+        [
+            "syseng_exporter",
+            "--web.listen-address=127.0.0.1:0",
+            "--web.listen-address=[::1]:0",
+        ]
+        .map(String::from),
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let listeners = syseng_exporter::listeners(&config, options.as_ref()).unwrap();
+    assert_eq!(rustix::net::sockopt::ip_ttl(&listeners[0]).unwrap(), 64);
+    assert_eq!(
+        rustix::net::sockopt::ipv6_unicast_hops(&listeners[1]).unwrap(),
+        64
+    );
+}
+
+#[test]
 fn rotated_certificates_are_used_without_a_restart_and_broken_changes_are_ignored() {
     let dir = fixture();
     // A process, for its log of the broken change.
@@ -544,9 +684,9 @@ fn free_port() -> u16 {
 }
 
 #[test]
-fn real_prometheus_scrapes_over_tls_with_basic_auth() {
+fn real_prometheus_scrapes_over_mutual_tls_with_allowed_sans_and_basic_auth() {
     let dir = fixture();
-    let exporter = serve_with_web_config(&dir, "all.good.yml");
+    let exporter = serve_with_web_config(&dir, "prometheus-mtls.good.yml");
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,
@@ -554,9 +694,12 @@ fn real_prometheus_scrapes_over_tls_with_basic_auth() {
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
              scrape_configs:\n  - job_name: syseng_exporter\n    scheme: https\n\
              \x20   tls_config:\n      ca_file: {ca}\n      server_name: localhost\n\
+             \x20     cert_file: {cert}\n      key_file: {key}\n\
              \x20   basic_auth:\n      username: prometheus\n      password: s3cret\n\
              \x20   static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
             ca = dir.path().join("ca.crt").display(),
+            cert = dir.path().join("client.crt").display(),
+            key = dir.path().join("client.key").display(),
             port = exporter.address.port()
         ),
     )

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             }
         }
     };
-    let listeners = match syseng_exporter::listeners(&config) {
+    let socket_options = web.as_ref().and_then(|web| web.current().ip_socket.clone());
+    let listeners = match syseng_exporter::listeners(&config, socket_options.as_ref()) {
         Ok(listeners) => listeners,
         Err(error) => {
             let addresses = flags.listen_addresses.join(",");

@@ -1,6 +1,6 @@
 //! The web configuration file (`--web.config.file`), in the format of Prometheus's
 //! exporter-toolkit so that existing files work unchanged: `tls_server_config`,
-//! `http_server_config` and `basic_auth_users`.
+//! `http_server_config`, `basic_auth_users`, `rate_limit` and `ip_socket_config`.
 //!
 //! Parsing and validation are pure (text in, [`WebConfigFile`] or an error naming the file,
 //! line and field out); reading certificates and keys happens in [`super::tls`].
@@ -22,11 +22,48 @@ pub struct WebConfigFile {
     /// User name to bcrypt hash.
     #[serde(default)]
     pub basic_auth_users: BTreeMap<String, String>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    pub ip_socket_config: Option<IpSocketConfig>,
+}
+
+/// exporter-toolkit's `rate_limit`: one request per `interval`, with bursts of `burst`, for the
+/// whole server (a token bucket); an interval of 0 turns it off.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// A Prometheus duration (`100ms`, `1s`); `0` or absent turns the limit off.
+    #[serde(default)]
+    pub interval: String,
+    #[serde(default)]
+    pub burst: u32,
+}
+
+/// exporter-toolkit's `ip_socket_config`: IP options of the listening sockets.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpSocketConfig {
+    #[serde(default)]
+    pub ipv4_ttl: Option<u8>,
+    #[serde(default)]
+    pub ipv6_hop_limit: Option<u8>,
+    #[serde(default)]
+    pub dscp: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsServerConfig {
+    /// The certificate chain inline, as PEM; instead of `cert_file`.
+    #[serde(default)]
+    pub cert: String,
+    /// The key inline, as PEM; instead of `key_file`.
+    #[serde(default)]
+    pub key: String,
+    /// The client CA inline, as PEM; instead of `client_ca_file`.
+    #[serde(default)]
+    pub client_ca: String,
     #[serde(default)]
     pub cert_file: String,
     #[serde(default)]
@@ -35,6 +72,9 @@ pub struct TlsServerConfig {
     pub client_auth_type: ClientAuthType,
     #[serde(default)]
     pub client_ca_file: String,
+    /// A client certificate must carry one of these as a DNS, IP, e-mail or URI SAN.
+    #[serde(default)]
+    pub client_allowed_sans: Vec<String>,
     #[serde(default)]
     pub min_version: Option<TlsVersion>,
     #[serde(default)]
@@ -53,8 +93,11 @@ pub struct TlsServerConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub enum ClientAuthType {
     #[default]
+    #[serde(alias = "")]
     NoClientCert,
     RequestClientCert,
+    /// `RequireClientCert` is the older spelling exporter-toolkit still reads.
+    #[serde(alias = "RequireClientCert")]
     RequireAnyClientCert,
     VerifyClientCertIfGiven,
     RequireAndVerifyClientCert,
@@ -66,6 +109,14 @@ impl ClientAuthType {
         matches!(
             self,
             ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert
+        )
+    }
+
+    /// Whether every client must present a certificate.
+    pub fn requires(self) -> bool {
+        matches!(
+            self,
+            ClientAuthType::RequireAnyClientCert | ClientAuthType::RequireAndVerifyClientCert
         )
     }
 }
@@ -140,19 +191,40 @@ pub fn parse_web_config(file: &Path, text: &str) -> Result<WebConfigFile, WebCon
     };
 
     if let Some(tls) = &config.tls_server_config {
-        if tls.cert_file.is_empty() {
-            return Err(fail(
-                "tls_server_config.cert_file",
-                "missing: TLS needs a certificate file".into(),
-            ));
+        for (inline, inline_name, file, file_name, what) in [
+            (
+                &tls.cert,
+                "cert",
+                &tls.cert_file,
+                "cert_file",
+                "certificate",
+            ),
+            (&tls.key, "key", &tls.key_file, "key_file", "key"),
+            (
+                &tls.client_ca,
+                "client_ca",
+                &tls.client_ca_file,
+                "client_ca_file",
+                "client CA",
+            ),
+        ] {
+            if !inline.is_empty() && !file.is_empty() {
+                return Err(fail(
+                    &format!("tls_server_config.{inline_name}"),
+                    format!(
+                        "the {what} is given twice; keep {inline_name} (inline PEM) or {file_name}"
+                    ),
+                ));
+            }
+            if inline.is_empty() && file.is_empty() && what != "client CA" {
+                return Err(fail(
+                    &format!("tls_server_config.{file_name}"),
+                    format!("missing: TLS needs a {what} ({file_name}, or {inline_name} inline)"),
+                ));
+            }
         }
-        if tls.key_file.is_empty() {
-            return Err(fail(
-                "tls_server_config.key_file",
-                "missing: TLS needs a key file".into(),
-            ));
-        }
-        if tls.client_auth_type.verifies() && tls.client_ca_file.is_empty() {
+        let has_ca = !tls.client_ca_file.is_empty() || !tls.client_ca.is_empty();
+        if tls.client_auth_type.verifies() && !has_ca {
             return Err(fail(
                 "tls_server_config.client_ca_file",
                 format!(
@@ -161,11 +233,17 @@ pub fn parse_web_config(file: &Path, text: &str) -> Result<WebConfigFile, WebCon
                 ),
             ));
         }
-        if !tls.client_ca_file.is_empty() && !tls.client_auth_type.verifies() {
+        if has_ca && tls.client_auth_type == ClientAuthType::NoClientCert {
             return Err(fail(
                 "tls_server_config.client_auth_type",
+                "a client CA is configured without a client auth policy; use RequireAndVerifyClientCert or VerifyClientCertIfGiven".into(),
+            ));
+        }
+        if !tls.client_allowed_sans.is_empty() && !tls.client_auth_type.requires() {
+            return Err(fail(
+                "tls_server_config.client_allowed_sans",
                 format!(
-                    "{:?} ignores client_ca_file; use RequireAndVerifyClientCert or VerifyClientCertIfGiven",
+                    "needs client_auth_type RequireAndVerifyClientCert or RequireAnyClientCert: with {:?} a client may send no certificate, and no SAN to match",
                     tls.client_auth_type
                 ),
             ));
@@ -217,6 +295,31 @@ pub fn parse_web_config(file: &Path, text: &str) -> Result<WebConfigFile, WebCon
             }
         }
     }
+    if let Some(limit) = &config.rate_limit {
+        let interval =
+            rate_limit_interval(limit).map_err(|message| fail("rate_limit.interval", message))?;
+        if !interval.is_zero() && limit.burst == 0 {
+            return Err(fail(
+                "rate_limit.burst",
+                "must be at least 1 when an interval is set: a burst of 0 refuses every request"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(socket) = &config.ip_socket_config {
+        if socket.ipv4_ttl == Some(0) {
+            return Err(fail("ip_socket_config.ipv4_ttl", "must be 1 to 255".into()));
+        }
+        if socket.ipv6_hop_limit == Some(0) {
+            return Err(fail(
+                "ip_socket_config.ipv6_hop_limit",
+                "must be 1 to 255".into(),
+            ));
+        }
+        if socket.dscp.is_some_and(|dscp| !(0..=63).contains(&dscp)) {
+            return Err(fail("ip_socket_config.dscp", "must be 0 to 63".into()));
+        }
+    }
     for (user, hash) in &config.basic_auth_users {
         if bcrypt_cost(hash).is_none() {
             return Err(fail(
@@ -226,6 +329,16 @@ pub fn parse_web_config(file: &Path, text: &str) -> Result<WebConfigFile, WebCon
         }
     }
     Ok(config)
+}
+
+/// `rate_limit.interval` as a duration; zero (or none) turns the limit off.
+pub fn rate_limit_interval(limit: &RateLimit) -> Result<std::time::Duration, String> {
+    match limit.interval.trim() {
+        "" | "0" => Ok(std::time::Duration::ZERO),
+        text => prom_duration::parse_millis(text)
+            .map(std::time::Duration::from_millis)
+            .map_err(|error| format!("{text:?}: {error}")),
+    }
 }
 
 /// The cost of a bcrypt hash (`$2y$10$` + 53 characters), if it is one.

@@ -18,6 +18,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use tokio_rustls::TlsAcceptor;
 
 use self::auth::BasicAuth;
+pub use self::config::IpSocketConfig;
 use self::config::{WebConfigError, WebConfigFile, parse_web_config};
 
 /// How often the files are checked for changes.
@@ -29,6 +30,9 @@ pub struct WebSettings {
     pub tls: Option<TlsAcceptor>,
     pub auth: Option<Arc<BasicAuth>>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub rate_limit: Option<Arc<RateLimiter>>,
+    /// Applied to the listening sockets at start-up, and DSCP to each accepted connection.
+    pub ip_socket: Option<IpSocketConfig>,
     /// Modification time and length of every file the settings came from.
     sources: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
 }
@@ -103,6 +107,8 @@ impl WebConfig {
                     tls: current.tls.clone(),
                     auth: current.auth.clone(),
                     headers: current.headers.clone(),
+                    rate_limit: current.rate_limit.clone(),
+                    ip_socket: current.ip_socket.clone(),
                     sources: fingerprint(current.sources.iter().map(|(path, _)| path.clone())),
                 }),
                 Err(error),
@@ -210,10 +216,20 @@ fn load_settings(path: &Path) -> Result<WebSettings, WebConfigError> {
         .unwrap_or_default();
     let auth = (!file.basic_auth_users.is_empty())
         .then(|| Arc::new(BasicAuth::new(file.basic_auth_users)));
+    let rate_limit = match &file.rate_limit {
+        Some(limit) => {
+            // Validated with the file.
+            let interval = config::rate_limit_interval(limit).unwrap_or_default();
+            (!interval.is_zero()).then(|| Arc::new(RateLimiter::new(interval, limit.burst)))
+        }
+        None => None,
+    };
     Ok(WebSettings {
         tls,
         auth,
         headers,
+        rate_limit,
+        ip_socket: file.ip_socket_config,
         sources: fingerprint(sources),
     })
 }
@@ -237,4 +253,66 @@ fn changed(sources: &[(PathBuf, Option<(SystemTime, u64)>)]) -> bool {
         .iter()
         .zip(sources)
         .any(|((_, now), (_, before))| now != before)
+}
+
+/// `rate_limit`: a token bucket for the whole server, as exporter-toolkit's (Go's
+/// `rate.Limiter`): `burst` requests at once, then one more per `interval`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Duration,
+    burst: f64,
+    /// Tokens left, and when they were counted.
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    pub fn new(interval: Duration, burst: u32) -> Self {
+        Self {
+            interval,
+            burst: f64::from(burst),
+            bucket: Mutex::new((f64::from(burst), Instant::now())),
+        }
+    }
+
+    /// Takes a token if one is left.
+    pub fn allow(&self) -> bool {
+        self.allow_at(Instant::now())
+    }
+
+    fn allow_at(&self, now: Instant) -> bool {
+        let mut bucket = lock(&self.bucket);
+        let (tokens, counted) = *bucket;
+        let earned =
+            now.saturating_duration_since(counted).as_secs_f64() / self.interval.as_secs_f64();
+        let tokens = (tokens + earned).min(self.burst);
+        if tokens >= 1.0 {
+            *bucket = (tokens - 1.0, now);
+            true
+        } else {
+            *bucket = (tokens, now);
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limiter_allows_a_burst_then_one_per_interval() {
+        let limiter = RateLimiter::new(Duration::from_secs(1), 2);
+        let start = Instant::now();
+        assert!(limiter.allow_at(start));
+        assert!(limiter.allow_at(start));
+        assert!(!limiter.allow_at(start), "the burst is spent");
+        assert!(!limiter.allow_at(start + Duration::from_millis(500)));
+        assert!(limiter.allow_at(start + Duration::from_millis(1000)));
+        assert!(!limiter.allow_at(start + Duration::from_millis(1100)));
+        // A long pause refills no more than the burst.
+        let later = start + Duration::from_secs(60);
+        assert!(limiter.allow_at(later));
+        assert!(limiter.allow_at(later));
+        assert!(!limiter.allow_at(later));
+    }
 }

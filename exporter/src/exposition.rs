@@ -161,41 +161,129 @@ impl Format {
     /// OpenMetrics is only chosen when the client accepts version 1.0.0 (or names no
     /// version); anything else, including no header, gets the text format every scraper reads.
     pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Text;
+        Negotiated::from_accept(accept).format
+    }
+}
+
+/// The UTF-8 name escaping schemes a scraper may ask for (Prometheus 3 sends `escaping=` with
+/// each media range). The exporter's names are all legacy names, which every scheme leaves
+/// unchanged, so the answer is the same bytes whichever is asked; the scheme is only echoed in
+/// the `Content-Type`, as client_golang does, to say how the names were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escaping {
+    AllowUtf8,
+    Underscores,
+    Dots,
+    Values,
+}
+
+impl Escaping {
+    fn parse(value: &str) -> Option<Escaping> {
+        match value {
+            "allow-utf-8" => Some(Escaping::AllowUtf8),
+            "underscores" => Some(Escaping::Underscores),
+            "dots" => Some(Escaping::Dots),
+            "values" => Some(Escaping::Values),
+            _ => None,
+        }
+    }
+}
+
+/// The format chosen from an `Accept` header, and the escaping asked with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    pub format: Format,
+    pub escaping: Option<Escaping>,
+}
+
+impl Negotiated {
+    pub fn from_accept(accept: Option<&str>) -> Negotiated {
+        let text = Negotiated {
+            format: Format::Text,
+            escaping: None,
         };
-        let mut best_openmetrics = 0.0_f32;
-        let mut best_text = 0.0_f32;
+        let Some(accept) = accept else {
+            return text;
+        };
+        // Per format: the best quality seen, and the escaping of that media range.
+        let mut best_openmetrics = (0.0_f32, None);
+        let mut best_text = (0.0_f32, None);
         for media_range in accept.split(',') {
             let mut parts = media_range.split(';').map(str::trim);
             let media_type = parts.next().unwrap_or("").to_ascii_lowercase();
             let mut quality = 1.0_f32;
             let mut version = None;
+            let mut escaping = None;
             for parameter in parts {
                 let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                // RFC 9110: a parameter value may be a quoted string.
+                let value = value.trim();
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|rest| rest.strip_suffix('"'))
+                    .unwrap_or(value);
                 match key.trim().to_ascii_lowercase().as_str() {
-                    "q" => quality = value.trim().parse().unwrap_or(0.0),
-                    "version" => version = Some(value.trim().to_string()),
+                    "q" => quality = value.parse().unwrap_or(0.0),
+                    "version" => version = Some(value.to_string()),
+                    "escaping" => escaping = Escaping::parse(value),
                     _ => {}
                 }
             }
             if quality.is_nan() || quality <= 0.0 {
                 continue;
             }
-            match media_type.as_str() {
+            let best = match media_type.as_str() {
                 "application/openmetrics-text"
                     if matches!(version.as_deref(), None | Some("1.0.0")) =>
                 {
-                    best_openmetrics = best_openmetrics.max(quality)
+                    &mut best_openmetrics
                 }
-                "text/plain" | "text/*" | "*/*" => best_text = best_text.max(quality),
-                _ => {}
+                "text/plain" | "text/*" | "*/*" => &mut best_text,
+                _ => continue,
+            };
+            if quality > best.0 {
+                *best = (quality, escaping);
             }
         }
-        if best_openmetrics > 0.0 && best_openmetrics >= best_text {
-            Format::OpenMetrics
+        if best_openmetrics.0 > 0.0 && best_openmetrics.0 >= best_text.0 {
+            Negotiated {
+                format: Format::OpenMetrics,
+                escaping: best_openmetrics.1,
+            }
         } else {
-            Format::Text
+            Negotiated {
+                format: Format::Text,
+                escaping: best_text.1,
+            }
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        use Escaping::*;
+        match (self.format, self.escaping) {
+            (format, None) => format.content_type(),
+            (Format::Text, Some(AllowUtf8)) => {
+                "text/plain; version=0.0.4; charset=utf-8; escaping=allow-utf-8"
+            }
+            (Format::Text, Some(Underscores)) => {
+                "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+            }
+            (Format::Text, Some(Dots)) => "text/plain; version=0.0.4; charset=utf-8; escaping=dots",
+            (Format::Text, Some(Values)) => {
+                "text/plain; version=0.0.4; charset=utf-8; escaping=values"
+            }
+            (Format::OpenMetrics, Some(AllowUtf8)) => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+            }
+            (Format::OpenMetrics, Some(Underscores)) => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+            }
+            (Format::OpenMetrics, Some(Dots)) => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=dots"
+            }
+            (Format::OpenMetrics, Some(Values)) => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=values"
+            }
         }
     }
 }
@@ -421,6 +509,45 @@ mod tests {
         ] {
             assert_eq!(Format::negotiate(accept), Format::Text, "{accept:?}");
         }
+    }
+
+    #[test]
+    fn prometheus_3_headers_get_openmetrics_with_the_escaping_they_asked_for() {
+        let prometheus_3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        let protobuf_first = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        for accept in [prometheus_3, protobuf_first] {
+            let negotiated = Negotiated::from_accept(Some(accept));
+            assert_eq!(negotiated.format, Format::OpenMetrics, "{accept}");
+            assert_eq!(
+                negotiated.content_type(),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+            );
+        }
+        let text_1 = Negotiated::from_accept(Some("text/plain;version=1.0.0;escaping=underscores"));
+        assert_eq!(
+            text_1.content_type(),
+            "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+        );
+        // Prometheus 2 sends no escaping, and gets none back.
+        assert_eq!(
+            Negotiated::from_accept(Some("application/openmetrics-text;version=1.0.0"))
+                .content_type(),
+            Format::OpenMetrics.content_type()
+        );
+    }
+
+    #[test]
+    fn quoted_parameter_values_are_read() {
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; version=\"1.0.0\"")),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=\"1.0.0\";q=\"0.5\",text/plain;q=0.4"
+            )),
+            Format::OpenMetrics
+        );
     }
 
     #[test]

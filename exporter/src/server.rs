@@ -19,7 +19,7 @@ use hyper::{Method, Response, StatusCode, Uri};
 
 use crate::config::{Config, probe_target_uri};
 use crate::convert::{ScrapeOutcome, target_families};
-use crate::exposition::{Format, MetricFamily, MetricType, encode, finish};
+use crate::exposition::{MetricFamily, MetricType, Negotiated, encode, finish};
 use crate::gzip;
 use crate::journal::ScrapeJournal;
 use crate::landing;
@@ -359,22 +359,22 @@ pub fn scrape_deadline(configured: Duration, scraper_timeout_seconds: Option<&st
 }
 
 fn exposition_response(families: &[MetricFamily], request: &Parts) -> Response<Body> {
-    let format = Format::negotiate(header(request, &ACCEPT));
+    let negotiated = Negotiated::from_accept(header(request, &ACCEPT));
+    let format = negotiated.format;
     let mut text = String::with_capacity(4096);
     encode(families, format, &mut text);
     finish(format, &mut text);
-    let compress =
-        text.len() >= gzip::MIN_LENGTH && gzip::accepted(header(request, &ACCEPT_ENCODING));
-    let body = if compress {
-        gzip::compress(text.as_bytes())
-    } else {
-        text.into_bytes()
-    };
+    let compressed = (text.len() >= gzip::MIN_LENGTH
+        && gzip::accepted(header(request, &ACCEPT_ENCODING)))
+    .then(|| gzip::compress(text.as_bytes()))
+    .flatten();
+    let compress = compressed.is_some();
+    let body = compressed.unwrap_or_else(|| text.into_bytes());
     let mut response = Response::new(Full::new(Bytes::from(body)));
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
+        HeaderValue::from_static(negotiated.content_type()),
     );
     headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     if compress {

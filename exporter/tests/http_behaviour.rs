@@ -339,6 +339,68 @@ fn prometheus_gets_openmetrics_and_plain_clients_get_text() {
     assert!(!plain.text().contains("# EOF"));
 }
 
+/// Prometheus 3's request headers, as it sends them by default and with native histograms on
+/// (protobuf first); Prometheus 3 itself cannot be installed here, so they are replayed.
+const PROMETHEUS_3_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+const PROMETHEUS_3_PROTOBUF_FIRST: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+
+#[test]
+fn prometheus_3_requests_get_openmetrics_labelled_with_their_escaping() {
+    let upstream = Upstream::sample();
+    let exporter = InProcess::start(&[&format!("--syseng.stats-uri={}", upstream.stats_uri())]);
+    for accept in [PROMETHEUS_3_ACCEPT, PROMETHEUS_3_PROTOBUF_FIRST] {
+        let response = exporter.get_with(
+            "/metrics",
+            &[
+                ("Accept", accept),
+                ("Accept-Encoding", "gzip"),
+                ("User-Agent", "Prometheus/3.5.0"),
+                ("X-Prometheus-Scrape-Timeout-Seconds", "10"),
+            ],
+        );
+        assert_eq!(response.status, 200);
+        // OpenMetrics 1.0.0; the names are legacy names, unchanged by any escaping scheme,
+        // and the scheme asked for is named as client_golang names it.
+        assert_eq!(
+            response.header("content-type"),
+            Some(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+            ),
+            "{accept}"
+        );
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&response.body[..])
+            .read_to_string(&mut text)
+            .expect("valid gzip");
+        assert_openmetrics_parses(&text);
+        assert_eq!(target_series(&text), SAMPLE_SERIES);
+    }
+    // Text format 1.0.0 asked alone: the text format, which 1.0.0 readers read.
+    let text = exporter.get_with(
+        "/metrics",
+        &[("Accept", "text/plain;version=1.0.0;escaping=underscores")],
+    );
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
+    );
+    assert_promtool_accepts(&text.text());
+    // A quoted version is read as the bare one.
+    let quoted = exporter.get_with(
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=\"1.0.0\"")],
+    );
+    assert_eq!(
+        quoted.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    // gzip refused by name is not taken back by a wildcard.
+    let refused = exporter.get_with("/metrics", &[("Accept-Encoding", "gzip;q=0, *")]);
+    assert_eq!(refused.header("content-encoding"), None);
+    assert!(refused.text().contains("syseng_up 1"));
+}
+
 #[test]
 fn gzip_is_sent_when_accepted_and_decodes_to_the_same_metrics() {
     let upstream = Upstream::sample();

@@ -5,14 +5,14 @@
 use std::io::Read;
 
 use libfuzzer_sys::fuzz_target;
-use syseng_exporter::exposition::Format;
+use syseng_exporter::exposition::Negotiated;
 use syseng_exporter::gzip;
 
 fuzz_target!(|input: (&str, &str, &[u8])| {
     let (accept, accept_encoding, body) = input;
-    let _ = Format::negotiate(Some(accept));
+    let _ = Negotiated::from_accept(Some(accept)).content_type();
     let _ = gzip::accepted(Some(accept_encoding));
-    let compressed = gzip::compress(body);
+    let compressed = gzip::compress(body).expect("deflate of a byte slice does not fail");
     let mut decoded = Vec::new();
     flate2_check(&compressed, &mut decoded);
     assert_eq!(decoded, body);

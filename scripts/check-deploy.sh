@@ -161,9 +161,10 @@ step "Smoke test: each deployment's command line, against the simulator"
 if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
     && command -v musl-gcc >/dev/null; then
   echo "   (musl target installed: building the static binaries the image ships)"
-  cargo build --release --locked --target x86_64-unknown-linux-musl -p syseng_exporter -p syseng_sim
-  exporter_binary=$root/target/x86_64-unknown-linux-musl/release/syseng_exporter
-  simulator_binary=$root/target/x86_64-unknown-linux-musl/release/syseng_sim
+  # The dist profile, as the image and scripts/release.sh build it (and its build is theirs).
+  cargo build --profile dist --locked --target x86_64-unknown-linux-musl -p syseng_exporter -p syseng_sim
+  exporter_binary=$root/target/x86_64-unknown-linux-musl/dist/syseng_exporter
+  simulator_binary=$root/target/x86_64-unknown-linux-musl/dist/syseng_sim
 else
   echo "   (no musl target here (rustup target add x86_64-unknown-linux-musl, apt-get install" \
     "musl-tools): running the glibc release build with the image's arguments)"

@@ -74,11 +74,12 @@ began=$SECONDS
 for entry in "${targets[@]}"; do
   read -r arch triple compiler <<<"$entry"
   triple_env=${triple//-/_}
-  # amd64 links with the host's cc, as rustup's musl target expects; arm64 needs the cross gcc
-  # as linker and archiver too.
-  cross_env=("CC_$triple_env=$compiler")
-  [ "$arch" = amd64 ] \
-    || cross_env+=("CARGO_TARGET_${triple_env^^}_LINKER=$compiler" "AR_$triple_env=${compiler%-gcc}-ar")
+  # amd64: the cc crate picks musl-gcc itself and the host's cc links, as rustup's musl target
+  # expects; left unset so that this build is the one scripts/check-deploy.sh makes (a changed
+  # CC_* rebuilds ring). arm64 needs the cross gcc as compiler, linker and archiver.
+  cross_env=()
+  [ "$arch" = amd64 ] || cross_env+=("CC_$triple_env=$compiler" \
+    "CARGO_TARGET_${triple_env^^}_LINKER=$compiler" "AR_$triple_env=${compiler%-gcc}-ar")
   echo "release: building linux-$arch ($triple)"
   # One build of both packages (Cargo unifies their features, as for the image); its messages
   # say which crates it compiled, for the SBOMs.

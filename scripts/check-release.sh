@@ -4,7 +4,7 @@
 # for its binary and target, static linking (file), --version's format, and each binary
 # running: the amd64 ones natively, the arm64 ones under qemu-aarch64-static, the simulator
 # serving /stats and the exporter scraping it on /metrics, both on loopback, both stopping
-# with status 0 on SIGTERM. First the SBOM generator's own tests.
+# with status 0 on SIGTERM. First release/'s own tests.
 #
 # usage: scripts/check-release.sh   (tools: scripts/install-deps.sh --release)
 # Time: about 15 minutes from scratch on 2 cores (two dist builds with thin LTO, each target's
@@ -32,9 +32,9 @@ for tool in qemu-aarch64-static file curl sha256sum; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/install-deps.sh --release"
 done
 
-step "The SBOM generator's tests (release/tests)"
+step "release/tests: the SBOM generator, and the checks below failing on broken artefacts"
 python3 -m unittest discover -s release/tests -t . 2>"$work/unittest.log" \
-  || { cat "$work/unittest.log" >&2; die "release/sbom.py's tests fail"; }
+  || { cat "$work/unittest.log" >&2; die "release/'s own tests fail"; }
 echo "   $(grep -E '^Ran [0-9]+ tests' "$work/unittest.log")"
 
 step "scripts/release.sh into a temporary folder"

@@ -83,15 +83,11 @@ fn format_utc(time: SystemTime) -> String {
     let seconds = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    let syseng_build::UtcTime {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    } = syseng_build::UtcTime::from_epoch(i64::try_from(seconds).unwrap_or(i64::MAX));
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
+    let at = syseng_build::UtcTime::from_epoch(i64::try_from(seconds).unwrap_or(i64::MAX));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        at.year, at.month, at.day, at.hour, at.minute, at.second
+    )
 }
 
 #[cfg(test)]

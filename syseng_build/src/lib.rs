@@ -190,15 +190,11 @@ pub fn go_arch<'a>(arch: &'a str, endian: &str) -> &'a str {
 
 /// Seconds since the epoch as UTC `YYYYMMDD-HH:MM:SS`.
 pub fn go_build_date(epoch: i64) -> String {
-    let UtcTime {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-    } = UtcTime::from_epoch(epoch);
-    format!("{year:04}{month:02}{day:02}-{hour:02}:{minute:02}:{second:02}")
+    let at = UtcTime::from_epoch(epoch);
+    format!(
+        "{:04}{:02}{:02}-{:02}:{:02}:{:02}",
+        at.year, at.month, at.day, at.hour, at.minute, at.second
+    )
 }
 
 /// A UTC date (proleptic Gregorian) and time of day: the workspace's one date algorithm, for

@@ -178,7 +178,7 @@ def check_target_platform(path, builder):
         return
     number, run = builds[0]
     mapping = dict(re.findall(r"\b(\w+)\)\s*target=([\w-]+)", run))
-    if mapping != TARGET_TRIPLES or '"$TARGETARCH"' not in run:
+    if mapping != TARGET_TRIPLES or not re.search(r'case "\$\{?TARGETARCH\b', run):
         fail(f"{path}:{number}", f"TARGETARCH is mapped to {mapping}, want {TARGET_TRIPLES}")
     if not re.search(r'--target "?\$\{?target\b', run):
         fail(f"{path}:{number}", "cargo build does not take --target from TARGETARCH's mapping")

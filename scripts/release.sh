@@ -15,6 +15,8 @@
 # musl-tools (musl-gcc) for amd64 and gcc-aarch64-linux-gnu for arm64, which compile ring's C
 # code and link against the musl that rustup's target ships (self-contained, so no arm64 libc
 # is needed). Each target builds once into target/TRIPLE/dist and is reused by the next run.
+# The revision and branch the binaries report are read once (SYSENG_REVISION, SYSENG_BRANCH
+# override them).
 #
 # Reproducible where cheap: SOURCE_DATE_EPOCH (default: the last commit's time) is the build
 # date the binaries report, the tarballs' mtime and the SBOMs' timestamp; tarballs are sorted,
@@ -64,7 +66,10 @@ done
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 fi
-export SOURCE_DATE_EPOCH
+# Read once, so that every binary reports the same commit even if one is made during the build.
+SYSENG_REVISION=${SYSENG_REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
+SYSENG_BRANCH=${SYSENG_BRANCH:-$(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)}
+export SOURCE_DATE_EPOCH SYSENG_REVISION SYSENG_BRANCH
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -87,11 +92,14 @@ for entry in "${targets[@]}"; do
     -p syseng_exporter -p syseng_sim --message-format=json-render-diagnostics \
     >"$work/build-$arch.jsonl"
   cargo metadata --format-version 1 --locked --filter-platform "$triple" >"$work/metadata-$arch.json"
+  # target/ unless CARGO_TARGET_DIR or a Cargo config says otherwise.
+  target_dir=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' \
+    <"$work/metadata-$arch.json")
   for binary in "${binaries[@]}"; do
     name=$binary-$version.linux-$arch
     mkdir -p "$work/stage/$name"
     chmod 0755 "$work/stage/$name"  # whatever the umask
-    install -m 0755 "target/$triple/dist/$binary" "$work/stage/$name/$binary"
+    install -m 0755 "$target_dir/$triple/dist/$binary" "$work/stage/$name/$binary"
     install -m 0644 LICENSE README.md "$work/stage/$name/"
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
       -C "$work/stage" -cf - "$name" | gzip -9 -n >"$work/$name.tar.gz"

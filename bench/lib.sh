@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared by the benchmark scripts (sourced, not run): a work directory and the processes
-# started, cleaned up on exit; free ports; a simulated fleet; a process's memory and CPU.
+# Shared by the benchmark scripts and scripts/check-release.sh (sourced, not run): a work
+# directory and the processes started, cleaned up on exit; free ports; a simulated fleet; a
+# process's memory and CPU.
 # The sourcing script has `set -euo pipefail` and runs from the repository root.
 
 work=$(mktemp -d)

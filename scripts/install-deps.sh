@@ -8,8 +8,11 @@
 # As root it installs what is missing. Otherwise it lists everything that is missing in one
 # message, with the command that installs it, and stops before building anything.
 #
-# usage: scripts/install-deps.sh [--demo]
+# usage: scripts/install-deps.sh [--demo | --release]
 #   --demo: only what the demo needs (Prometheus, Alertmanager, python3, a C compiler, Rust).
+#   --release: only what scripts/release.sh and scripts/check-release.sh need: rustup's musl
+#     targets for amd64 and arm64, Debian's musl-tools (musl-gcc) and gcc-aarch64-linux-gnu to
+#     compile ring's C code and link, qemu-user-static to run the arm64 binaries, file.
 #
 # The virtual environment lives in ${XDG_CACHE_HOME:-~/.cache}/syseng_exporter/venv (see
 # scripts/tools-env.sh) and is reused between runs: Debian 12 refuses `pip install` into its
@@ -19,25 +22,44 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/tools-env.sh
 . scripts/tools-env.sh
 
-demo_only=false
+demo_only=false release_only=false
 case ${1:-} in
   --demo) demo_only=true ;;
+  --release) release_only=true ;;
   "") ;;
-  *) echo "usage: scripts/install-deps.sh [--demo]" >&2; exit 2 ;;
+  *) echo "usage: scripts/install-deps.sh [--demo | --release]" >&2; exit 2 ;;
 esac
 
 packages=()  # Debian packages to install
 need() { packages+=("$1"); }
 has() { command -v "$1" >/dev/null 2>&1; }
 
+# --- what a release needs (--release alone) -----------------------------------------------------
+# Cross toolchains from Debian rather than a downloaded one (zig, a musl cross gcc): rustup's
+# musl targets ship musl itself, so gcc only compiles ring's C code and drives the link.
+release_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+if $release_only; then
+  has musl-gcc || need musl-tools
+  has aarch64-linux-gnu-gcc || need gcc-aarch64-linux-gnu
+  # ring's C includes <stdint.h>, which a hosted gcc takes from the C library's headers (only
+  # a recommendation of the cross gcc, so not installed with --no-install-recommends).
+  [ -e /usr/aarch64-linux-gnu/include/stdint.h ] || need libc6-dev-arm64-cross
+  has qemu-aarch64-static || need qemu-user-static
+  has file || need file
+  has curl || need curl
+  has tar || need tar
+fi
+
 # --- what the demo needs ------------------------------------------------------------------------
 # Debian's python3, not whichever python3 is first in PATH: the venv is made from it, and the
 # tests read the OpenMetrics parser of python3-prometheus-client through it.
 [ -x /usr/bin/python3 ] || need python3
-has prometheus || need prometheus
-has promtool || need prometheus
-has prometheus-alertmanager || need prometheus-alertmanager
-has amtool || need prometheus-alertmanager
+if ! $release_only; then
+  has prometheus || need prometheus
+  has promtool || need prometheus
+  has prometheus-alertmanager || need prometheus-alertmanager
+  has amtool || need prometheus-alertmanager
+fi
 # Cargo fetches crates over https, with the system's certificates.
 [ -s /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates
 # A C compiler that links: ring's C code, libFuzzer's C++ and the Rust linker itself need it.
@@ -51,7 +73,7 @@ elif ! cc "$work/probe.c" -o "$work/probe" >/dev/null 2>&1; then
 fi
 
 # --- what the tests need ------------------------------------------------------------------------
-if ! $demo_only; then
+if ! $demo_only && ! $release_only; then
   if ! has c++; then need g++; fi
   # The tests signal the binaries with kill(1), the program (procps), not the shell's builtin.
   type -P kill >/dev/null || need procps
@@ -109,7 +131,10 @@ fi
 apt_command="apt-get install --no-install-recommends ${packages[*]:-}"
 if [ "$(id -u)" -ne 0 ] && { [ ${#packages[@]} -gt 0 ] || [ -n "$rust_problem" ]; }; then
   {
-    echo "install-deps: missing what $($demo_only && echo 'the demo needs' || echo 'the tests need'):"
+    what='the tests need'
+    $demo_only && what='the demo needs'
+    $release_only && what='a release needs'
+    echo "install-deps: missing what $what:"
     [ ${#packages[@]} -eq 0 ] || echo "  Debian packages: ${packages[*]}
     install them with: sudo $apt_command"
     [ -z "$rust_problem" ] || echo "  $rust_problem"
@@ -153,6 +178,17 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 $demo_only && exit 0
+
+if $release_only; then
+  # rustup's standard library of each musl target (from rustup's servers, as the toolchain).
+  for target in "${release_targets[@]}"; do
+    if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+      echo "install-deps: rustup target add $target"
+      rustup target add "$target"
+    fi
+  done
+  exit 0
+fi
 
 # --- PyPI tools, in the project's virtual environment -------------------------------------------
 # kubernetes-validate ships the Kubernetes schemas (and brings PyYAML, which

@@ -29,6 +29,9 @@ for check in scripts/check-*.sh; do
   [ -e "$check" ] || continue
   # It runs this very command on a pristine Debian 12 (.ci/run runs it).
   [ "$check" != scripts/check-fresh-machine.sh ] || continue
+  # Two cross builds with their own toolchains (scripts/install-deps.sh --release): .ci/run
+  # runs it on the host, once.
+  [ "$check" != scripts/check-release.sh ] || continue
   [ "$check" != scripts/check-fuzz.sh ] || continue
   # The long checks have a fast mode for this command; alone they run in full.
   args=()

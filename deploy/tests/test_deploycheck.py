@@ -130,6 +130,51 @@ class Dockerfile(unittest.TestCase):
                      "no `simulator` stage", "is not copied into the build stage"):
             self.assertTrue(any(text in line for line in found), f"no {text!r} in {found}")
 
+    def test_the_platform_labels_and_context_of_a_broken_copy_fail(self):
+        dockerfile_text = (common.ROOT / "deploy/Dockerfile").read_text()
+        ignore_text = (common.ROOT / "deploy/Dockerfile.dockerignore").read_text()
+        cases = [
+            (("arm64) target=aarch64-unknown-linux-musl ;;", ""), None,
+             "TARGETARCH is mapped to {'amd64': 'x86_64-unknown-linux-musl'}"),
+            (("--target \"$target\"", "--target x86_64-unknown-linux-musl"), None,
+             "cargo build does not take --target from TARGETARCH's mapping"),
+            (("ARG TARGETARCH\n", "ARG TARGET\n"), None,
+             "does not declare ARG TARGETARCH"),
+            (("--profile dist", "--release"), None, "does not use the dist profile"),
+            (('revision="$SYSENG_REVISION"', 'revision="unknown"'), None,
+             "stage simulator: org.opencontainers.image.revision is 'unknown'"),
+            (("ARG VERSION=0.1.0", "ARG VERSION=0.0.9"), None,
+             "ARG VERSION=0.0.9 before the first FROM is not the workspace's version"),
+            (("ARG CREATED\n", "\n"), None, "stage simulator does not declare ARG CREATED"),
+            (None, ("\nexporter/fuzz\n", "\n"), "exporter/fuzz/corpus/stats/0a1b2c would be sent"),
+            (None, ("**/target", "target"), "exporter/target/debug/x would be sent"),
+            (None, ("!Cargo.toml\n", "!Cargo.toml\n*.toml\n"), "Cargo.toml is left out"),
+        ]
+        for change, ignore_change, expected in cases:
+            with self.subTest(expected), tempfile.TemporaryDirectory() as directory:
+                path = pathlib.Path(directory, "Dockerfile")
+                text, ignore = dockerfile_text, ignore_text
+                if change:
+                    self.assertIn(change[0], text)
+                    text = text.replace(change[0], change[1], 1)
+                if ignore_change:
+                    self.assertIn(ignore_change[0], ignore)
+                    ignore = ignore.replace(ignore_change[0], ignore_change[1], 1)
+                path.write_text(text)
+                pathlib.Path(f"{path}.dockerignore").write_text(ignore)
+                found = failures_of(dockerfile.check, str(path))
+                self.assertTrue(any(expected in line for line in found),
+                                f"no {expected!r} in {found}")
+
+    def test_dockerignore_patterns_as_buildkit_reads_them(self):
+        patterns = ["*", "!exporter/", "**/target", "exporter/fuzz", "!exporter/fuzz/seeds"]
+        for path, excluded in [("README.md", True), ("exporter/src/lib.rs", False),
+                               ("exporter/target/x", True), ("target/release/x", True),
+                               ("exporter/fuzz/corpus/a", True), ("exporter/fuzz/seeds/a", False),
+                               ("exporter/fuzzy.rs", False)]:
+            with self.subTest(path):
+                self.assertEqual(dockerfile.dockerignore_excludes(patterns, path), excluded)
+
     def test_the_project_dockerfile_passes_and_names_its_command_lines(self):
         path = str(common.ROOT / "deploy/Dockerfile")
         self.assertEqual(failures_of(dockerfile.check, path), [])

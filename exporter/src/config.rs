@@ -16,7 +16,8 @@ use crate::targets::TargetPolicy;
 #[derive(Debug, Parser)]
 #[command(
     name = "syseng_exporter",
-    version,
+    // --version prints Prometheus's block (telemetry::BUILD), which clap's "NAME VERSION" cannot.
+    disable_version_flag = true,
     about = "Prometheus exporter for the syseng-challenge service's /stats endpoint",
     long_about = "Prometheus exporter for the syseng-challenge service's /stats endpoint.\n\n\
         Serves the service's metrics at the telemetry path (sidecar mode) and any instance's \
@@ -94,6 +95,10 @@ pub struct Flags {
     /// Log line format.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     pub log_format: LogFormat,
+
+    /// Print version
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,9 +6,10 @@ use crate::exposition::{MetricFamily, MetricType};
 use crate::stats::StatsDocument;
 use crate::upstream::ScrapeError;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const REVISION: &str = env!("SYSENG_REVISION");
-pub const RUST_VERSION: &str = env!("SYSENG_RUST_VERSION");
+/// This binary's build: `--version`, the build_info labels, the landing page and the start-up log.
+pub const BUILD: syseng_build::BuildInfo = syseng_build::build_info!();
+pub const VERSION: &str = BUILD.version;
+pub const REVISION: &str = BUILD.revision;
 
 /// Counters shared by every worker thread. Every label value exists from the start, so a
 /// `rate()` over them never misses the first failure.
@@ -62,16 +63,16 @@ impl ExporterMetrics {
         vec![
             MetricFamily::new(
                 "syseng_exporter_build_info",
-                "A metric with a constant '1' value labeled by version, revision and rustversion from which syseng_exporter was built.",
+                "A metric with a constant '1' value labeled by version, revision, branch, rustversion, os and arch from which syseng_exporter was built.",
                 MetricType::Gauge,
             )
             .with_sample(
                 "",
-                vec![
-                    ("version", VERSION.to_string()),
-                    ("revision", REVISION.to_string()),
-                    ("rustversion", RUST_VERSION.to_string()),
-                ],
+                BUILD
+                    .labels()
+                    .iter()
+                    .map(|(name, value)| (*name, value.to_string()))
+                    .collect(),
                 1.0,
             ),
             MetricFamily::new(

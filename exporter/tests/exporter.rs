@@ -199,3 +199,72 @@ fn systemd_socket_without_sockets_stops_startup() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("systemd passed no socket"), "{stderr}");
 }
+
+#[test]
+fn version_prints_prometheus_block_that_build_info_agrees_with() {
+    let run = |flag: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_syseng_exporter"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{flag}: {output:?}");
+        assert!(output.stderr.is_empty(), "{flag}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let text = run("--version");
+    assert_eq!(run("-V"), text);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let (version, branch, revision) = lines[0]
+        .strip_prefix("syseng_exporter, version ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|rest| rest.split_once(" (branch: "))
+        .and_then(|(version, rest)| {
+            let (branch, revision) = rest.split_once(", revision: ")?;
+            Some((version, branch, revision))
+        })
+        .unwrap_or_else(|| panic!("first line: {text}"));
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let field = |line: &str, name: &str| -> String {
+        let value = line
+            .strip_prefix(&format!("  {name:<18}"))
+            .unwrap_or_else(|| panic!("no {name:?} in {line:?}"));
+        assert!(!value.is_empty() && !value.contains(' '), "{line:?}");
+        value.to_string()
+    };
+    assert!(field(lines[1], "build user:").contains('@'));
+    let date = field(lines[2], "build date:");
+    assert!(
+        date.len() == 17
+            && date.char_indices().all(|(at, c)| match at {
+                8 => c == '-',
+                11 | 14 => c == ':',
+                _ => c.is_ascii_digit(),
+            }),
+        "build date {date:?} is not YYYYMMDD-HH:MM:SS"
+    );
+    let rust_version = field(lines[3], "rust version:");
+    let endian = if cfg!(target_endian = "little") {
+        "little"
+    } else {
+        "big"
+    };
+    let platform = format!(
+        "{}/{}",
+        std::env::consts::OS,
+        syseng_build::go_arch(std::env::consts::ARCH, endian)
+    );
+    assert_eq!(field(lines[4], "platform:"), platform);
+
+    let exporter = Exporter::start(&["--syseng.stats-uri="]);
+    let (os, arch) = platform.split_once('/').unwrap();
+    let expected = format!(
+        "syseng_exporter_build_info{{version=\"{version}\",revision=\"{revision}\",branch=\"{branch}\",\
+         rustversion=\"{rust_version}\",os=\"{os}\",arch=\"{arch}\"}} 1"
+    );
+    let metrics = exporter.get("/metrics").text();
+    assert!(
+        metrics.lines().any(|line| line == expected),
+        "no {expected:?} in\n{metrics}"
+    );
+}

@@ -14,7 +14,8 @@ use crate::traffic::{DEFAULT_CODE_MIX, TrafficModel, parse_code_mix};
 /// Simulates a fleet of syseng-challenge instances, each answering GET /stats, with an admin
 /// API to inject faults. See docs/simulator.md.
 #[derive(Debug, Parser)]
-#[command(name = "syseng_sim", version, about, long_about = None)]
+// --version prints Prometheus's block (BUILD), which clap's "NAME VERSION" cannot.
+#[command(name = "syseng_sim", disable_version_flag = true, about, long_about = None)]
 pub struct Cli {
     /// Number of instances to run.
     #[arg(long, default_value_t = 1)]
@@ -80,6 +81,10 @@ pub struct Cli {
     /// Log format: logfmt or json.
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     pub log_format: String,
+
+    /// Print version
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
 }
 
 impl Cli {

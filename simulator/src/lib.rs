@@ -18,6 +18,9 @@ pub mod stats;
 pub mod supervisor;
 pub mod traffic;
 
+/// This binary's build, as `--version` prints it.
+pub const BUILD: syseng_build::BuildInfo = syseng_build::build_info!();
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

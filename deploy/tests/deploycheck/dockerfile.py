@@ -1,6 +1,8 @@
 """The Dockerfile: pinned bases, multi-stage, a numeric non-root USER in each shipped stage,
 EXPOSE of the exporter's port, exec-form ENTRYPOINT/CMD, nothing that looks like a secret,
-every workspace member in the build context; and the command line each stage runs."""
+every workspace member in the build context and no build or fuzzing output in it, a build for
+buildx's TARGETARCH, the OCI labels of each shipped stage from build arguments; and the command
+line each stage runs."""
 
 import json
 import pathlib
@@ -13,6 +15,32 @@ from .common import EXPORTER_PORT, ROOT, fail
 SECRET_WORDS = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
 CREDENTIAL_FILES = re.compile(r"(\.env\b|id_rsa|\.pem\b|\.key\b|\.git\b)")
 VERSION_TAG = re.compile(r"v?\d+\.\d+\.\d+([-.][\w.]+)?")
+# buildx's TARGETARCH (Go's and OCI's name) -> the Rust target the builder compiles for.
+TARGET_TRIPLES = {"amd64": "x86_64-unknown-linux-musl", "arm64": "aarch64-unknown-linux-musl"}
+# OCI annotations each shipped image carries, and the build argument that sets the ones that
+# change with each build (https://github.com/opencontainers/image-spec/blob/main/annotations.md).
+OCI = "org.opencontainers.image."
+FIXED_LABELS = ("title", "description", "licenses")
+LABEL_ARGS = {"version": "VERSION", "revision": "SYSENG_REVISION", "created": "CREATED",
+              "source": "SOURCE"}
+# What must not reach the build context, and what must (besides each member's Cargo.toml).
+KEPT_OUT = ("target/release/syseng_exporter", "exporter/target/debug/x",
+            "exporter/fuzz/target/x86_64-unknown-linux-gnu/release/stats",
+            "exporter/fuzz/corpus/stats/0a1b2c", "exporter/fuzz/artifacts/stats/crash-1",
+            "dist/sha256sums.txt", ".git/HEAD")
+LET_THROUGH = ("Cargo.toml", "Cargo.lock")
+
+
+def global_args(path):
+    """{name: default or None} of the ARGs before the first FROM (BuildKit's global scope)."""
+    found = {}
+    for _, keyword, rest in instructions(path):
+        if keyword == "FROM":
+            break
+        if keyword == "ARG":
+            name, _, default = rest.partition("=")
+            found[name] = default.strip('"') if default else None
+    return found
 
 
 def instructions(path):
@@ -75,6 +103,9 @@ def check(path):
     if "simulator" not in by_name:
         fail(path, "no `simulator` stage packaging syseng_sim")
     check_build_context(path, by_name[names[0]])
+    check_target_platform(path, by_name[names[0]])
+    shipped = [name for name in names[1:] if by_name[name][0][2].split()[0] == "scratch"]
+    check_labels(path, global_args(path), {name: by_name[name] for name in shipped})
 
 
 def check_base(path, from_instruction, stage_names):
@@ -120,6 +151,88 @@ def check_build_context(path, builder):
         if ignore_file.exists() and member not in allowed:
             fail(str(ignore_file),
                  f"workspace member {member}/ is not let through (add !{member}/)")
+    if not ignore_file.exists():
+        fail(path, f"no {ignore_file.name}: the build context would take in target/ and the"
+                   " fuzzers' output")
+        return
+    patterns = [line.strip() for line in ignore_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for kept_out in KEPT_OUT:
+        if not dockerignore_excludes(patterns, kept_out):
+            fail(str(ignore_file), f"{kept_out} would be sent to the build")
+    for needed in (*LET_THROUGH, *(f"{member}/Cargo.toml" for member in members)):
+        if dockerignore_excludes(patterns, needed):
+            fail(str(ignore_file), f"{needed} is left out of the build context")
+
+
+def check_target_platform(path, builder):
+    """The builder compiles for the platform buildx asks (TARGETARCH), each architecture mapped
+    to its musl target, and no target is fixed elsewhere."""
+    if not any(keyword == "ARG" and args.split("=")[0] == "TARGETARCH"
+               for _, keyword, args in builder):
+        fail(path, "the build stage does not declare ARG TARGETARCH (buildx's --platform)")
+    builds = [(number, args) for number, keyword, args in builder
+              if keyword == "RUN" and "cargo build" in args]
+    if len(builds) != 1:
+        fail(path, f"the build stage has {len(builds)} RUN cargo build, want one")
+        return
+    number, run = builds[0]
+    mapping = dict(re.findall(r"\b(\w+)\)\s*target=([\w-]+)", run))
+    if mapping != TARGET_TRIPLES or not re.search(r'case "\$\{?TARGETARCH\b', run):
+        fail(f"{path}:{number}", f"TARGETARCH is mapped to {mapping}, want {TARGET_TRIPLES}")
+    if not re.search(r'--target "?\$\{?target\b', run):
+        fail(f"{path}:{number}", "cargo build does not take --target from TARGETARCH's mapping")
+    if "--profile dist" not in run:
+        fail(f"{path}:{number}", "cargo build does not use the dist profile (what releases ship)")
+
+
+def labels(body):
+    """{key: value} of a stage's LABEL instructions (key="value" pairs)."""
+    found = {}
+    for _, keyword, args in body:
+        if keyword == "LABEL":
+            found.update(re.findall(r'([\w.-]+)="([^"]*)"', args))
+    return found
+
+
+def check_labels(path, global_defaults, shipped):
+    """Each shipped stage: the fixed OCI labels, and those of the build from build arguments,
+    declared globally and in the stage (an ARG's value does not cross a FROM by itself)."""
+    workspace = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]
+    if global_defaults.get("VERSION") != workspace["version"]:
+        fail(path, f"ARG VERSION={global_defaults.get('VERSION')} before the first FROM is not"
+                   f" the workspace's version, {workspace['version']}")
+    for name, body in shipped.items():
+        found = labels(body)
+        stage_args = {args.split("=")[0] for _, keyword, args in body if keyword == "ARG"}
+        for key in FIXED_LABELS:
+            if not found.get(OCI + key):
+                fail(path, f"stage {name} has no {OCI}{key} label")
+        if found.get(OCI + "licenses") != workspace["license"]:
+            fail(path, f"stage {name}: {OCI}licenses is {found.get(OCI + 'licenses')!r},"
+                       f" Cargo.toml says {workspace['license']!r}")
+        for key, arg in LABEL_ARGS.items():
+            if found.get(OCI + key) != f"${arg}":
+                fail(path, f"stage {name}: {OCI}{key} is {found.get(OCI + key)!r}, want \"${arg}\"")
+            if arg not in stage_args:
+                fail(path, f"stage {name} does not declare ARG {arg}")
+            if arg not in global_defaults:
+                fail(path, f"ARG {arg} is not declared before the first FROM")
+
+
+def dockerignore_excludes(patterns, path):
+    """Whether BuildKit leaves `path` out of the context: the last matching pattern decides, a
+    pattern matching a folder matches everything in it, `**` any number of folders."""
+    excluded = False
+    for pattern in patterns:
+        include = pattern.startswith("!")
+        body = pattern[1:] if include else pattern
+        body = body.strip().strip("/")
+        regex = re.escape(body).replace(r"\*\*/", "(.*/)?").replace(r"\*\*", ".*")
+        regex = regex.replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        if re.fullmatch(f"{regex}(/.*)?", path):
+            excluded = not include
+    return excluded
 
 
 def argv(path, stage):

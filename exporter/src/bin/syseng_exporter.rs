@@ -10,6 +10,10 @@ fn main() -> ExitCode {
         Ok(flags) => flags,
         Err(error) => error.exit(),
     };
+    if flags.version {
+        print!("{}", syseng_exporter::telemetry::BUILD);
+        return ExitCode::SUCCESS;
+    }
     init_logging(flags.log_level, flags.log_format);
     let config = match flags.validate() {
         Ok(config) => config,
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         tracing::info!(
             version = syseng_exporter::telemetry::VERSION,
             revision = syseng_exporter::telemetry::REVISION,
+            branch = syseng_exporter::telemetry::BUILD.branch,
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             telemetry_path = %config.telemetry_path,
             stats_uri = %config.stats_uri.as_ref().map(|u| u.to_string()).unwrap_or_default(),

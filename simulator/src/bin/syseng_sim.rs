@@ -51,6 +51,10 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print!("{}", syseng_sim::BUILD);
+        return ExitCode::SUCCESS;
+    }
     init_logging(&cli);
     let config = match cli.into_config() {
         Ok(config) => config,

@@ -430,7 +430,11 @@ fn basic(user: &str, password: &str) -> String {
 fn a_user_removed_from_the_file_is_refused_on_a_connection_already_open() {
     let dir = fixture();
     let file = dir.path().join("basic-auth.good.yml");
-    let exporter = serve_with_web_config(&dir, "basic-auth.good.yml");
+    let exporter = Exporter::start(
+        &web_flags(&dir, "basic-auth.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
     let alice = basic("alice", "s3cret");
     let prometheus = basic("prometheus", "s3cret");
     let mut alices = Client::new(exporter.address);
@@ -550,6 +554,29 @@ fn metric(client: &mut Client, authorization: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// Sends SIGHUP until `text` is logged: one sent while the exporter still starts is dropped
+/// (it must not stop it), as the reload starts listening only once the exporter serves.
+fn hup_until_logged(exporter: &mut Exporter, text: &str) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        exporter.signal("HUP");
+        thread::sleep(Duration::from_millis(200));
+        assert!(
+            exporter.is_running(),
+            "SIGHUP stopped the exporter: {:?}",
+            exporter.logs()
+        );
+        if exporter.logs().iter().any(|line| line.contains(text)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in {:?}",
+            exporter.logs()
+        );
+    }
+}
+
 #[test]
 fn sighup_reloads_the_web_config_and_never_stops_the_exporter() {
     let dir = fixture();
@@ -569,8 +596,7 @@ fn sighup_reloads_the_web_config_and_never_stops_the_exporter() {
 
     // Changed, then SIGHUP before any request could notice the change by itself.
     remove_user(&file, "alice");
-    exporter.signal("HUP");
-    exporter.wait_for_log("message=\"configuration reloaded\"");
+    hup_until_logged(&mut exporter, "message=\"configuration reloaded\"");
     assert!(exporter.is_running());
     assert_eq!(
         scraper.get("/metrics", &[("Authorization", &alice)]).status,
@@ -603,8 +629,7 @@ fn sighup_reloads_the_web_config_and_never_stops_the_exporter() {
 fn sighup_without_a_config_file_is_logged_and_harmless() {
     let upstream = Upstream::sample();
     let mut exporter = Exporter::start(&[&format!("--syseng.stats-uri={}", upstream.stats_uri())]);
-    exporter.signal("HUP");
-    exporter.wait_for_log("no configuration file to reload");
+    hup_until_logged(&mut exporter, "no configuration file to reload");
     assert!(exporter.is_running());
     assert_eq!(exporter.get("/-/healthy").status, 200);
 }
@@ -686,7 +711,11 @@ fn free_port() -> u16 {
 #[test]
 fn real_prometheus_scrapes_over_mutual_tls_with_allowed_sans_and_basic_auth() {
     let dir = fixture();
-    let exporter = serve_with_web_config(&dir, "prometheus-mtls.good.yml");
+    let exporter = Exporter::start(
+        &web_flags(&dir, "prometheus-mtls.good.yml")
+            .each_ref()
+            .map(String::as_str),
+    );
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,

@@ -6,6 +6,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
+    hold_sighup();
     let flags = match Flags::from_args(std::env::args()) {
         Ok(flags) => flags,
         Err(error) => error.exit(),
@@ -67,6 +68,22 @@ fn main() -> ExitCode {
             tracing::error!(%error, "exporter failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// SIGHUP's default action ends the process. Its handler is installed here, before anything
+/// else, so that a reload asked while the exporter starts is not a kill; the exporter's
+/// runtime listens for it once it serves (an earlier one is dropped, the process lives).
+fn hold_sighup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let installed = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map(|runtime| runtime.block_on(async { signal(SignalKind::hangup()).map(drop) }));
+    if !matches!(installed, Ok(Ok(()))) {
+        eprintln!(
+            "syseng_exporter: cannot take over SIGHUP; a SIGHUP during start-up would stop it"
+        );
     }
 }
 

@@ -146,6 +146,8 @@ class Dockerfile(unittest.TestCase):
             (("ARG VERSION=0.1.0", "ARG VERSION=0.0.9"), None,
              "ARG VERSION=0.0.9 before the first FROM is not the workspace's version"),
             (("ARG CREATED\n", "\n"), None, "stage simulator does not declare ARG CREATED"),
+            (('"--probe.allowed-targets=localhost:8080", ', ""), None,
+             "no --probe.allowed-targets: /probe would fetch any host it can reach"),
             (None, ("\nexporter/fuzz\n", "\n"), "exporter/fuzz/corpus/stats/0a1b2c would be sent"),
             (None, ("**/target", "target"), "exporter/target/debug/x would be sent"),
             (None, ("!Cargo.toml\n", "!Cargo.toml\n*.toml\n"), "Cargo.toml is left out"),

@@ -10,7 +10,7 @@ import re
 import sys
 import tomllib
 
-from .common import EXPORTER_PORT, ROOT, fail
+from .common import EXPORTER_PORT, ROOT, SERVICE_PORT, check_allowlist, fail
 
 SECRET_WORDS = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
 CREDENTIAL_FILES = re.compile(r"(\.env\b|id_rsa|\.pem\b|\.key\b|\.git\b)")
@@ -100,6 +100,16 @@ def check(path):
         fail(path, f"the default (last) stage does not EXPOSE {EXPORTER_PORT}")
     if not any(keyword == "ENTRYPOINT" and "syseng_exporter" in args for _, keyword, args in last):
         fail(path, "the default (last) stage's ENTRYPOINT is not syseng_exporter")
+    else:
+        # The image's defaults are the sidecar's: /probe only for its own instance. (A shell
+        # form CMD is refused above and has no argv to check.)
+        try:
+            command = argv(path, names[-1])
+        except ValueError:
+            command = None
+        if command is not None:
+            check_allowlist(f"{path} ({names[-1]} CMD)", command,
+                            own_target=f"localhost:{SERVICE_PORT}")
     if "simulator" not in by_name:
         fail(path, "no `simulator` stage packaging syseng_sim")
     check_build_context(path, by_name[names[0]])

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::client::http_get;
 use common::exposition::target_series;
+use common::free_port;
 use common::process::Exporter;
 use common::upstream::{Behaviour, SAMPLE, SAMPLE_SERIES, Upstream};
 
@@ -92,14 +93,6 @@ fn invalid_flags_stop_startup_naming_the_flag() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn listening_addresses(exporter: &Exporter) -> Vec<std::net::SocketAddr> {

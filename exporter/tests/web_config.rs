@@ -15,7 +15,7 @@ use common::in_process::InProcess;
 use common::process::Exporter;
 use common::tls::{curl, write_certificates};
 use common::upstream::Upstream;
-use common::{STEP_TIMEOUT, TempDir};
+use common::{STEP_TIMEOUT, TempDir, free_port};
 use syseng_exporter::web::WebConfig;
 
 fn testdata() -> PathBuf {
@@ -96,6 +96,28 @@ fn web_flags(dir: &TempDir, file: &str) -> [String; 2] {
 
 fn serve_with_web_config(dir: &TempDir, file: &str) -> InProcess {
     InProcess::start(&web_flags(dir, file).each_ref().map(String::as_str))
+}
+
+/// GET `url` over TLS, trusting the test CA and presenting `{prefix}client.crt`.
+fn curl_as_client(
+    dir: &TempDir,
+    exporter: &Endpoint,
+    url: &str,
+    prefix: &str,
+) -> Result<(u16, String), i32> {
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
+    curl(&[
+        "--cacert",
+        &path("ca.crt"),
+        "--resolve",
+        &resolve,
+        "--cert",
+        &path(&format!("{prefix}client.crt")),
+        "--key",
+        &path(&format!("{prefix}client.key")),
+        url,
+    ])
 }
 
 fn https_url(exporter: &Endpoint, path: &str) -> String {
@@ -194,33 +216,12 @@ fn required_client_certificates_are_verified() {
         curl(&["--cacert", &ca, "--resolve", &resolve, &url]).is_err(),
         "no client certificate"
     );
-    let stranger = curl(&[
-        "--cacert",
-        &ca,
-        "--resolve",
-        &resolve,
-        "--cert",
-        &path("other-client.crt"),
-        "--key",
-        &path("other-client.key"),
-        &url,
-    ]);
+    let stranger = curl_as_client(&dir, &exporter, &url, "other-");
     assert!(
         stranger.is_err(),
         "client certificate from another CA: {stranger:?}"
     );
-    let (status, _) = curl(&[
-        "--cacert",
-        &ca,
-        "--resolve",
-        &resolve,
-        "--cert",
-        &path("client.crt"),
-        "--key",
-        &path("client.key"),
-        &url,
-    ])
-    .unwrap();
+    let (status, _) = curl_as_client(&dir, &exporter, &url, "").unwrap();
     assert_eq!(status, 200);
 }
 
@@ -241,17 +242,7 @@ fn client_allowed_sans_admits_only_certificates_that_carry_one() {
         let url = https_url(&exporter, "/-/healthy");
         let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
         let ca = path("ca.crt");
-        let with_certificate = curl(&[
-            "--cacert",
-            &ca,
-            "--resolve",
-            &resolve,
-            "--cert",
-            &path("client.crt"),
-            "--key",
-            &path("client.key"),
-            &url,
-        ]);
+        let with_certificate = curl_as_client(&dir, &exporter, &url, "");
         if admitted {
             assert_eq!(
                 with_certificate.map(|(status, _)| status),
@@ -271,7 +262,6 @@ fn client_allowed_sans_admits_only_certificates_that_carry_one() {
 #[test]
 fn inline_certificate_key_and_client_ca_serve_as_files_do() {
     let dir = fixture();
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let indent = |name: &str| {
         std::fs::read_to_string(dir.path().join(name))
             .unwrap()
@@ -291,31 +281,9 @@ fn inline_certificate_key_and_client_ca_serve_as_files_do() {
     .unwrap();
     let exporter = serve_with_web_config(&dir, "inline.yml");
     let url = https_url(&exporter, "/-/healthy");
-    let resolve = format!("localhost:{}:127.0.0.1", exporter.address.port());
-    let (status, _) = curl(&[
-        "--cacert",
-        &path("ca.crt"),
-        "--resolve",
-        &resolve,
-        "--cert",
-        &path("client.crt"),
-        "--key",
-        &path("client.key"),
-        &url,
-    ])
-    .unwrap();
+    let (status, _) = curl_as_client(&dir, &exporter, &url, "").unwrap();
     assert_eq!(status, 200);
-    let stranger = curl(&[
-        "--cacert",
-        &path("ca.crt"),
-        "--resolve",
-        &resolve,
-        "--cert",
-        &path("other-client.crt"),
-        "--key",
-        &path("other-client.key"),
-        &url,
-    ]);
+    let stranger = curl_as_client(&dir, &exporter, &url, "other-");
     assert!(stranger.is_err(), "{stranger:?}");
 }
 
@@ -698,14 +666,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

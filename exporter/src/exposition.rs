@@ -70,6 +70,7 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// How a family's samples are to be read.
@@ -91,12 +92,16 @@ impl MetricType {
     }
 }
 
+/// A label's value: most are fixed strings (a reason, a result, a status code), which need no
+/// copy per scrape.
+pub type LabelValue = Cow<'static, str>;
+
 /// One sample of a family: the family name plus `suffix`, with labels and a value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Appended to the family name: `""`, `"_total"`, `"_sum"`, `"_count"`.
     pub suffix: &'static str,
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: Vec<(&'static str, LabelValue)>,
     pub value: f64,
 }
 
@@ -128,7 +133,7 @@ impl MetricFamily {
     pub fn with_sample(
         mut self,
         suffix: &'static str,
-        labels: Vec<(&'static str, String)>,
+        labels: Vec<(&'static str, LabelValue)>,
         value: f64,
     ) -> Self {
         self.samples.push(Sample {
@@ -210,7 +215,7 @@ impl Negotiated {
         let mut best_text = (0.0_f32, None);
         for media_range in accept.split(',') {
             let mut parts = media_range.split(';').map(str::trim);
-            let media_type = parts.next().unwrap_or("").to_ascii_lowercase();
+            let media_type = parts.next().unwrap_or("");
             let mut quality = 1.0_f32;
             let mut version = None;
             let mut escaping = None;
@@ -222,24 +227,28 @@ impl Negotiated {
                     .strip_prefix('"')
                     .and_then(|rest| rest.strip_suffix('"'))
                     .unwrap_or(value);
-                match key.trim().to_ascii_lowercase().as_str() {
-                    "q" => quality = value.parse().unwrap_or(0.0),
-                    "version" => version = Some(value.to_string()),
-                    "escaping" => escaping = Escaping::parse(value),
-                    _ => {}
+                let key = key.trim();
+                if key.eq_ignore_ascii_case("q") {
+                    quality = value.parse().unwrap_or(0.0);
+                } else if key.eq_ignore_ascii_case("version") {
+                    version = Some(value);
+                } else if key.eq_ignore_ascii_case("escaping") {
+                    escaping = Escaping::parse(value);
                 }
             }
             if quality.is_nan() || quality <= 0.0 {
                 continue;
             }
-            let best = match media_type.as_str() {
-                "application/openmetrics-text"
-                    if matches!(version.as_deref(), None | Some("1.0.0")) =>
-                {
-                    &mut best_openmetrics
+            let is = |name: &str| media_type.eq_ignore_ascii_case(name);
+            let best = if is("application/openmetrics-text") {
+                if !matches!(version, None | Some("1.0.0")) {
+                    continue;
                 }
-                "text/plain" | "text/*" | "*/*" => &mut best_text,
-                _ => continue,
+                &mut best_openmetrics
+            } else if is("text/plain") || is("text/*") || is("*/*") {
+                &mut best_text
+            } else {
+                continue;
             };
             if quality > best.0 {
                 *best = (quality, escaping);

@@ -358,19 +358,34 @@ pub fn scrape_deadline(configured: Duration, scraper_timeout_seconds: Option<&st
     configured.min(budget)
 }
 
+/// Larger encoding buffers (a scrape with unusually many series) are not kept.
+const MAX_KEPT_ENCODE_BUFFER: usize = 64 * 1024;
+
+thread_local! {
+    /// The text of the answer being encoded, kept by each thread between answers: the body is
+    /// then one allocation of its exact size instead of a buffer grown while encoding.
+    static ENCODE_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 fn exposition_response(families: &[MetricFamily], request: &Parts) -> Response<Body> {
     let negotiated = Negotiated::from_accept(header(request, &ACCEPT));
     let format = negotiated.format;
-    let mut text = String::with_capacity(4096);
-    encode(families, format, &mut text);
-    finish(format, &mut text);
-    let compressed = (text.len() >= gzip::MIN_LENGTH
-        && gzip::accepted(header(request, &ACCEPT_ENCODING)))
-    .then(|| gzip::compress(text.as_bytes()))
-    .flatten();
-    let compress = compressed.is_some();
-    let body = compressed.unwrap_or_else(|| text.into_bytes());
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let (body, compress) = ENCODE_BUFFER.with_borrow_mut(|text| {
+        text.clear();
+        encode(families, format, text);
+        finish(format, text);
+        let compressed = (text.len() >= gzip::MIN_LENGTH
+            && gzip::accepted(header(request, &ACCEPT_ENCODING)))
+        .then(|| gzip::compress(text.as_bytes()))
+        .flatten();
+        let compress = compressed.is_some();
+        let body = compressed.map_or_else(|| Bytes::copy_from_slice(text.as_bytes()), Bytes::from);
+        if text.capacity() > MAX_KEPT_ENCODE_BUFFER {
+            *text = String::new();
+        }
+        (body, compress)
+    });
+    let mut response = Response::new(Full::new(body));
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,

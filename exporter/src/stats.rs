@@ -4,6 +4,7 @@
 //! that Prometheus derives better itself with `rate()`, so they are ignored like any unknown
 //! field, whatever they contain.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -49,9 +50,36 @@ impl fmt::Display for DecodeError {
 /// serde's derived structs also accept an array (`[{...}, {...}]`), a shape the service never
 /// sends. Unknown fields are skipped without being stored, so a large body costs no memory.
 #[derive(Default)]
-struct RawStats {
-    request_counters: Option<BTreeMap<String, f64>>,
+struct RawStats<'de> {
+    request_counters: Option<BTreeMap<Key<'de>, f64>>,
     duration: Option<RawDuration>,
+}
+
+/// An object key, borrowed from the body unless it holds an escape (serde's own `Cow<str>`
+/// always copies): decoding a document allocates no string per key.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a string key")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 #[derive(Default)]
@@ -60,9 +88,9 @@ struct RawDuration {
     sum: Option<f64>,
 }
 
-impl<'de> Deserialize<'de> for RawStats {
+impl<'de> Deserialize<'de> for RawStats<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjectVisitor::<RawStats>::new("the /stats object"))
+        deserializer.deserialize_map(ObjectVisitor::<RawStats<'de>>::new("the /stats object"))
     }
 }
 
@@ -77,7 +105,7 @@ trait ObjectFields<'de>: Default {
     fn read_field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
 }
 
-impl<'de> ObjectFields<'de> for RawStats {
+impl<'de> ObjectFields<'de> for RawStats<'de> {
     fn read_field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
         match key {
             "requestCounters" => set_once(&mut self.request_counters, key, map)?,
@@ -134,7 +162,7 @@ impl<'de, T: ObjectFields<'de>> Visitor<'de> for ObjectVisitor<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
         let mut object = T::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if !object.read_field(&key, &mut map)? {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -168,8 +196,8 @@ pub fn decode_stats(body: &[u8]) -> Result<StatsDocument, DecodeError> {
     let mut request_counters = Vec::with_capacity(counters.len());
     let mut skipped_keys = 0;
     for (key, value) in &counters {
-        check_total(&format!("requestCounters[{key:?}]"), *value)?;
-        match parse_status_code(key) {
+        check_total(format_args!("requestCounters[{:?}]", key.0), *value)?;
+        match parse_status_code(&key.0) {
             Some(code) => request_counters.push((code, *value)),
             None => skipped_keys += 1,
         }
@@ -192,7 +220,7 @@ pub fn parse_status_code(key: &str) -> Option<u16> {
     (100..=599).contains(&code).then_some(code)
 }
 
-fn check_total(field: &str, value: f64) -> Result<(), DecodeError> {
+fn check_total(field: impl fmt::Display, value: f64) -> Result<(), DecodeError> {
     if !value.is_finite() || value < 0.0 {
         return Err(invalid(format!(
             "{field} must be a finite, non-negative number, got {value}"

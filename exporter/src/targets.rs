@@ -189,16 +189,19 @@ impl ProbesPerTarget {
     }
 
     /// A place for one probe of `target`, or `None` if `limit` are already running.
-    pub fn try_start(&self, target: &str) -> Option<ProbeSlot<'_>> {
+    pub fn try_start<'a>(&'a self, target: &'a str) -> Option<ProbeSlot<'a>> {
         let mut running = self.lock();
-        let count = running.entry(target.to_string()).or_insert(0);
-        if *count >= self.limit {
-            return None;
+        match running.get_mut(target) {
+            Some(count) if *count >= self.limit => return None,
+            Some(count) => *count += 1,
+            None if self.limit == 0 => return None,
+            None => {
+                running.insert(target.to_string(), 1);
+            }
         }
-        *count += 1;
         Some(ProbeSlot {
             owner: self,
-            target: target.to_string(),
+            target,
         })
     }
 
@@ -215,16 +218,16 @@ impl ProbesPerTarget {
 
 pub struct ProbeSlot<'a> {
     owner: &'a ProbesPerTarget,
-    target: String,
+    target: &'a str,
 }
 
 impl Drop for ProbeSlot<'_> {
     fn drop(&mut self) {
         let mut running = self.owner.lock();
-        if let Some(count) = running.get_mut(&self.target) {
+        if let Some(count) = running.get_mut(self.target) {
             *count -= 1;
             if *count == 0 {
-                running.remove(&self.target);
+                running.remove(self.target);
             }
         }
     }

@@ -56,7 +56,7 @@ impl ExporterMetrics {
         for (reason, count) in ScrapeError::REASONS.iter().zip(&self.errors_by_reason) {
             errors = errors.with_sample(
                 "_total",
-                vec![("reason", (*reason).to_string())],
+                vec![("reason", (*reason).into())],
                 count.load(Relaxed) as f64,
             );
         }
@@ -71,7 +71,7 @@ impl ExporterMetrics {
                 BUILD
                     .labels()
                     .iter()
-                    .map(|(name, value)| (*name, value.to_string()))
+                    .map(|(name, value)| (*name, value.to_string().into()))
                     .collect(),
                 1.0,
             ),

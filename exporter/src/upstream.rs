@@ -1,6 +1,7 @@
 //! Fetching a target's `/stats`: keep-alive connections, deadline, body limit, and the reason
 //! a scrape failed.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr};
@@ -357,10 +358,11 @@ impl Connection {
 /// Reads one whole response to the request [`Connection::send`] wrote: its body, and whether
 /// the connection can carry another request.
 async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), ExchangeError> {
-    let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut buffer = ReadBuffer::take();
+    let buffer = &mut buffer.0;
     let head = loop {
         match stream
-            .read_more(&mut buffer, http1::MAX_HEAD_BYTES + READ_CHUNK)
+            .read_more(buffer, http1::MAX_HEAD_BYTES + READ_CHUNK)
             .await
         {
             Ok(0) if buffer.is_empty() && reused => return Err(ExchangeError::Stale),
@@ -378,7 +380,7 @@ async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), 
             }
             Err(error) => return Err(read_failed(error).into()),
         }
-        match http1::parse_head(&buffer) {
+        match http1::parse_head(buffer) {
             Ok(Some(head)) => break head,
             Ok(None) => continue,
             Err(error) => return Err(ScrapeError::Connection(error.to_string()).into()),
@@ -395,13 +397,11 @@ async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), 
             }
             let end = start + length as usize;
             while buffer.len() < end {
-                stream.read_unfinished(&mut buffer, end).await?;
+                stream.read_unfinished(buffer, end).await?;
             }
             // Bytes past the body were not asked for: do not trust the connection again.
             let reusable = head.reusable && buffer.len() == end;
-            buffer.truncate(end);
-            buffer.drain(..start);
-            Ok((buffer, reusable))
+            Ok((buffer[start..end].to_vec(), reusable))
         }
         Framing::Chunked => {
             let mut decoder = ChunkedDecoder::new(MAX_BODY_BYTES);
@@ -433,13 +433,12 @@ async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), 
                     return Err(ScrapeError::BodyTooLarge.into());
                 }
                 if stream
-                    .read_more(&mut buffer, limit + 1)
+                    .read_more(buffer, limit + 1)
                     .await
                     .map_err(read_failed)?
                     == 0
                 {
-                    buffer.drain(..start);
-                    return Ok((buffer, false));
+                    return Ok((buffer[start..].to_vec(), false));
                 }
             }
         }
@@ -448,6 +447,37 @@ async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), 
 
 /// Bytes asked of the socket per read: a whole `/stats` answer fits.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// The buffer an exchange reads into, kept by each thread between exchanges: a `/stats`
+/// answer then costs one small allocation (its body), not a fresh 8 KiB buffer. Concurrent
+/// exchanges on one thread each get their own; one that grew past a few reads' worth (a
+/// large body) is freed rather than kept.
+struct ReadBuffer(Vec<u8>);
+
+thread_local! {
+    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+impl ReadBuffer {
+    const KEPT_CAPACITY: usize = 4 * READ_CHUNK;
+
+    fn take() -> Self {
+        let mut buffer = READ_BUFFER.try_with(Cell::take).unwrap_or_default();
+        buffer.clear();
+        buffer.reserve(READ_CHUNK);
+        Self(buffer)
+    }
+}
+
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        if self.0.capacity() <= Self::KEPT_CAPACITY {
+            let buffer = std::mem::take(&mut self.0);
+            // A thread that is exiting has no buffer to keep it in.
+            let _ = READ_BUFFER.try_with(|kept| kept.set(buffer));
+        }
+    }
+}
 
 fn closed_early() -> ScrapeError {
     ScrapeError::Connection("the connection closed before the response ended".into())

@@ -218,7 +218,7 @@ proptest! {
     #[test]
     fn any_label_value_survives_escaping_in_both_formats(value in any::<String>(), number in total()) {
         let families = vec![MetricFamily::new("probe_label", "Help with \\ and \n.", MetricType::Gauge)
-            .with_sample("", vec![("value", value.clone())], number)];
+            .with_sample("", vec![("value", value.clone().into())], number)];
         let expected = vec![("probe_label".to_string(), vec![("value".to_string(), value)], number)];
         prop_assert_eq!(parse_text(&render(&families, Format::Text)), expected.clone());
         prop_assert_eq!(parse_openmetrics(&render(&families, Format::OpenMetrics)), expected);

@@ -163,7 +163,9 @@ impl StatsClient {
         if let Some(client) = clients.get(&key) {
             return client.clone();
         }
-        // Clients of modules a reload replaced are dropped with their connections.
+        // Clients of modules a reload replaced are dropped with their connections (every
+        // module of one load shares its generation, so the modules in force never evict
+        // each other).
         clients.retain(|(_, generation), _| *generation == module.generation());
         let mut builder = Client::builder(TokioExecutor::new());
         builder

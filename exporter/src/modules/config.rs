@@ -13,6 +13,32 @@ use serde::de::IgnoredAny;
 
 use crate::web::config::{TlsVersion, WebConfigError, syntax_error};
 
+/// A value that must never be printed (a password, a token, a key, a URL with credentials):
+/// its `Debug` form is `<secret>`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl SecretText {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SecretText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(super::REDACTED)
+    }
+}
+
 /// The file as written.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +52,7 @@ pub struct ModulesFile {
 pub struct ModuleSpec {
     /// Sent with every request to the target, as blackbox_exporter's `headers`.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, SecretText>,
     /// Narrows `--probe.allowed-targets` for this module (same patterns); empty narrows
     /// nothing.
     #[serde(default)]
@@ -46,13 +72,13 @@ pub struct HttpClientConfig {
     pub authorization: Option<AuthorizationSpec>,
     /// The legacy spellings of `authorization` with type Bearer.
     #[serde(default)]
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<SecretText>,
     #[serde(default)]
     pub bearer_token_file: Option<String>,
     #[serde(default)]
     pub tls_config: Option<TlsClientSpec>,
     #[serde(default)]
-    pub proxy_url: Option<String>,
+    pub proxy_url: Option<SecretText>,
     #[serde(default)]
     pub no_proxy: Option<String>,
     #[serde(default)]
@@ -60,7 +86,7 @@ pub struct HttpClientConfig {
     /// Sent to the proxy with `CONNECT`; each value is a secret (it usually holds
     /// credentials), as in Prometheus.
     #[serde(default)]
-    pub proxy_connect_header: BTreeMap<String, Vec<String>>,
+    pub proxy_connect_header: BTreeMap<String, Vec<SecretText>>,
     #[serde(default)]
     pub follow_redirects: Option<bool>,
     #[serde(default)]
@@ -79,7 +105,7 @@ pub struct BasicAuthSpec {
     #[serde(default)]
     pub username_file: Option<String>,
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<SecretText>,
     #[serde(default)]
     pub password_file: Option<String>,
     #[serde(default)]
@@ -95,7 +121,7 @@ pub struct AuthorizationSpec {
     #[serde(default, rename = "type")]
     pub scheme: Option<String>,
     #[serde(default)]
-    pub credentials: Option<String>,
+    pub credentials: Option<SecretText>,
     #[serde(default)]
     pub credentials_file: Option<String>,
     #[serde(default)]
@@ -115,7 +141,7 @@ pub struct TlsClientSpec {
     #[serde(default)]
     pub cert_file: Option<String>,
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<SecretText>,
     #[serde(default)]
     pub key_file: Option<String>,
     #[serde(default)]
@@ -203,7 +229,7 @@ fn validate_module(name: &str, module: &ModuleSpec) -> Result<(), Invalid> {
         if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
             return Err((field, "not a valid header name".into()));
         }
-        if hyper::header::HeaderValue::from_str(value).is_err() {
+        if hyper::header::HeaderValue::from_str(value.expose()).is_err() {
             return Err((
                 field,
                 "the value has characters a header cannot carry".into(),
@@ -312,7 +338,7 @@ fn validate_http_client(http: &HttpClientConfig) -> Result<(), Invalid> {
                 "at most one of proxy_url and proxy_from_environment",
             );
         }
-        super::proxy::ProxyUrl::parse(proxy_url).map_err(|message| {
+        super::proxy::ProxyUrl::parse(proxy_url.expose()).map_err(|message| {
             // The URL may hold a password: the message never repeats it.
             ("proxy_url".to_string(), message)
         })?;
@@ -341,7 +367,7 @@ fn validate_http_client(http: &HttpClientConfig) -> Result<(), Invalid> {
             }
             if values
                 .iter()
-                .any(|value| hyper::header::HeaderValue::from_str(value).is_err())
+                .any(|value| hyper::header::HeaderValue::from_str(value.expose()).is_err())
             {
                 return fail(
                     &format!("proxy_connect_header.{name}"),
@@ -362,11 +388,11 @@ fn validate_tls(tls: &TlsClientSpec) -> Result<(), Invalid> {
         );
     }
     for (inline, inline_name, file, file_name) in [
-        (&tls.ca, "ca", &tls.ca_file, "ca_file"),
-        (&tls.cert, "cert", &tls.cert_file, "cert_file"),
-        (&tls.key, "key", &tls.key_file, "key_file"),
+        (tls.ca.is_some(), "ca", &tls.ca_file, "ca_file"),
+        (tls.cert.is_some(), "cert", &tls.cert_file, "cert_file"),
+        (tls.key.is_some(), "key", &tls.key_file, "key_file"),
     ] {
-        if inline.is_some() && file.is_some() {
+        if inline && file.is_some() {
             return fail(
                 file_name,
                 format!("at most one of {inline_name} and {file_name}"),
@@ -472,5 +498,18 @@ mod tests {
             line_of_path(text, "modules.b.http_client_config.tls_config.ca_file"),
             Some(6)
         );
+    }
+
+    #[test]
+    fn secrets_in_a_parsed_file_do_not_print() {
+        let text = "modules:\n  m:\n    headers: {X-Key: hunter2-a}\n    http_client_config:\n\
+                    \x20     basic_auth: {username: u, password: hunter2-b}\n\
+                    \x20     proxy_url: http://u:hunter2-c@proxy:3128\n\
+                    \x20     proxy_connect_header: {X-P: [hunter2-d]}\n\
+                    \x20     tls_config: {key: hunter2-e, cert: c}\n";
+        let parsed = parse_modules(Path::new("m.yml"), text).unwrap();
+        let printed = format!("{parsed:?}");
+        assert!(printed.contains("<secret>"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod proxy;
 pub mod tls;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -274,12 +275,17 @@ impl Module {
     /// The module of an exporter without `--config.file`, or of a file without `default`:
     /// plain requests, system roots, no proxy.
     pub fn builtin() -> Module {
+        Module::builtin_of(0)
+    }
+
+    /// The built-in module as part of a file's `generation` (see [`Module::generation`]).
+    fn builtin_of(generation: u64) -> Module {
         Module {
             name: String::new(),
             pool_prefix: String::new(),
             headers: String::new(),
             header_pairs: Vec::new(),
-            generation: 0,
+            generation,
             credentials: None,
             tls: None,
             proxy: ProxySettings::default(),
@@ -312,17 +318,18 @@ impl Module {
         self.credentials.as_ref().map(Credentials::header_value)
     }
 
-    /// Which load of the file the module comes from (0: the first, or no file).
+    /// Which load of the file the module comes from (0: the first, or no file); every module
+    /// of one load, the built-in default included, has the same.
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
     /// The key of the pool of idle connections to `authority` for this module.
-    pub fn pool_key(&self, authority: &str) -> String {
+    pub fn pool_key<'a>(&self, authority: &'a str) -> Cow<'a, str> {
         if self.pool_prefix.is_empty() {
-            authority.to_string()
+            Cow::Borrowed(authority)
         } else {
-            format!("{}{authority}", self.pool_prefix)
+            Cow::Owned(format!("{}{authority}", self.pool_prefix))
         }
     }
 
@@ -360,11 +367,11 @@ impl Module {
         let mut summary = Vec::new();
         let mut headers = String::new();
         for (header, value) in &spec.headers {
-            headers.push_str(&format!("{header}: {value}\r\n"));
+            headers.push_str(&format!("{header}: {}\r\n", value.expose()));
             // A header may well carry a key: only its name is shown.
             summary.push((format!("headers.{header}"), REDACTED.to_string()));
         }
-        let secret = |inline: &Option<String>,
+        let secret = |inline: Option<&str>,
                       file: &Option<String>,
                       file_field: &str|
          -> Result<Option<Secret>, (String, String)> {
@@ -431,7 +438,11 @@ impl Module {
             name: name.to_string(),
             pool_prefix: format!("{name}#{generation} "),
             headers,
-            header_pairs: spec.headers.into_iter().collect(),
+            header_pairs: spec
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, value.0))
+                .collect(),
             generation,
             credentials,
             tls,
@@ -444,7 +455,7 @@ impl Module {
 }
 
 type SecretLoader<'a> =
-    dyn Fn(&Option<String>, &Option<String>, &str) -> Result<Option<Secret>, (String, String)> + 'a;
+    dyn Fn(Option<&str>, &Option<String>, &str) -> Result<Option<Secret>, (String, String)> + 'a;
 
 fn credentials(
     http: &HttpClientConfig,
@@ -453,13 +464,13 @@ fn credentials(
 ) -> Result<Option<Credentials>, (String, String)> {
     if let Some(basic) = &http.basic_auth {
         let username = secret(
-            &basic.username,
+            basic.username.as_deref(),
             &basic.username_file,
             "basic_auth.username_file",
         )?
         .unwrap_or_else(Secret::empty);
         let password = secret(
-            &basic.password,
+            basic.password.as_deref(),
             &basic.password_file,
             "basic_auth.password_file",
         )?
@@ -485,13 +496,16 @@ fn credentials(
                 .scheme
                 .clone()
                 .unwrap_or_else(|| "Bearer".into()),
-            &authorization.credentials,
+            authorization.credentials.as_deref(),
             &authorization.credentials_file,
             "authorization.credentials_file",
         ),
-        (None, inline, file) if inline.is_some() || file.is_some() => {
-            ("Bearer".into(), inline, file, "bearer_token_file")
-        }
+        (None, inline, file) if inline.is_some() || file.is_some() => (
+            "Bearer".into(),
+            inline.as_deref(),
+            file,
+            "bearer_token_file",
+        ),
         _ => return Ok(None),
     };
     let Some(credentials) = secret(inline, file, field)? else {
@@ -670,6 +684,6 @@ fn load_modules(path: &Path, generation: u64) -> Result<ModuleSet, WebConfigErro
     let default = modules
         .get(DEFAULT_MODULE)
         .cloned()
-        .unwrap_or_else(|| Arc::new(Module::builtin()));
+        .unwrap_or_else(|| Arc::new(Module::builtin_of(generation)));
     Ok(ModuleSet { modules, default })
 }

@@ -233,13 +233,24 @@ fn in_network(address: IpAddr, network: IpAddr, prefix: u8) -> bool {
 }
 
 /// A module's proxy settings, resolved: the proxy per scheme and the exceptions.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ProxySettings {
     pub http: Option<ProxyUrl>,
     pub https: Option<ProxyUrl>,
     pub no_proxy: NoProxy,
     /// `proxy_connect_header` lines, each ending in CRLF (secret values).
     pub connect_headers: String,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("http", &self.http)
+            .field("https", &self.https)
+            .field("no_proxy", &self.no_proxy)
+            .field("connect_headers", &super::REDACTED)
+            .finish()
+    }
 }
 
 impl ProxySettings {
@@ -249,12 +260,12 @@ impl ProxySettings {
         proxy_url: Option<&str>,
         no_proxy: Option<&str>,
         from_environment: bool,
-        connect_headers: &std::collections::BTreeMap<String, Vec<String>>,
+        connect_headers: &std::collections::BTreeMap<String, Vec<super::config::SecretText>>,
     ) -> Result<ProxySettings, (&'static str, String)> {
         let mut headers = String::new();
         for (name, values) in connect_headers {
             for value in values {
-                headers.push_str(&format!("{name}: {value}\r\n"));
+                headers.push_str(&format!("{name}: {}\r\n", value.expose()));
             }
         }
         if from_environment {

@@ -53,7 +53,10 @@ pub fn client_config(tls: &TlsClientSpec) -> Result<Arc<ClientConfig>, (&'static
         (true, tls) => {
             let (_, chain) = certificates(tls.cert.as_deref(), tls.cert_file.as_deref(), "cert")?;
             let (key_field, key) = match (&tls.key, &tls.key_file) {
-                (Some(inline), _) => ("key", PrivateKeyDer::from_pem_slice(inline.as_bytes())),
+                (Some(inline), _) => (
+                    "key",
+                    PrivateKeyDer::from_pem_slice(inline.expose().as_bytes()),
+                ),
                 (None, Some(file)) => ("key_file", PrivateKeyDer::from_pem_file(file)),
                 (None, None) => return Err(("key_file", "missing".into())),
             };

@@ -273,7 +273,7 @@ fn connections_are_pooled_per_module_and_target() {
 #[test]
 fn http_and_https_targets_go_through_tinyproxy_unless_no_proxy_says_otherwise() {
     let dir = fixture();
-    let proxy = ForwardProxy::start();
+    let proxy = ForwardProxy::start("egress", "hunter2-proxy");
     let upstream = Upstream::sample();
     let tls_upstream = TlsUpstream::start(dir.path(), "", TOKEN);
     let config = write_config(
@@ -283,9 +283,11 @@ fn http_and_https_targets_go_through_tinyproxy_unless_no_proxy_says_otherwise() 
              \x20     proxy_connect_header: {{X-Proxy-Token: [hunter2]}}\n\
              \x20     bearer_token_file: token\n\
              \x20     tls_config: {{ca_file: ca.crt, cert_file: client.crt, key_file: client.key}}\n\
-             \x20 direct:\n    http_client_config:\n      proxy_url: {url}\n\
+             \x20 wrong-password:\n    http_client_config:\n      proxy_url: {wrong}\n\
+             \x20 direct:\n    http_client_config:\n      proxy_url: {wrong}\n\
              \x20     no_proxy: 127.0.0.0/8\n",
-            url = proxy.url()
+            url = proxy.url("egress", "hunter2-proxy"),
+            wrong = proxy.url("egress", "wrong"),
         ),
     );
     let exporter = InProcess::start(&[&config, "--syseng.stats-uri="]);
@@ -321,6 +323,32 @@ fn http_and_https_targets_go_through_tinyproxy_unless_no_proxy_says_otherwise() 
     assert!(text.contains("syseng_up 1"), "{text}");
     let tunnel = format!("CONNECT 127.0.0.1:{} HTTP/1.1", tls_upstream.address.port());
     assert!(proxy.log().contains(&tunnel), "{}", proxy.log());
+
+    // The proxy refuses other credentials: 407, a failed scrape, not a bypass.
+    let refused = scraper
+        .get(
+            &format!("/probe?module=wrong-password&target={}", upstream.target()),
+            &[],
+        )
+        .text();
+    assert!(refused.contains("syseng_up 0"), "{refused}");
+    let refused = scraper
+        .get(
+            &format!(
+                "/probe?module=wrong-password&target={}",
+                tls_upstream.target()
+            ),
+            &[],
+        )
+        .text();
+    assert!(refused.contains("syseng_up 0"), "{refused}");
+    let metrics = scraper.get("/metrics", &[]).text();
+    assert_eq!(
+        scrape_error_count(&metrics, "http_status"),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(scrape_error_count(&metrics, "connection"), 1.0, "{metrics}");
 
     let requests_before = upstream.heads.lock().unwrap().len();
     let text = scraper

@@ -371,6 +371,30 @@ mod tests {
     }
 
     #[test]
+    fn the_connect_request_carries_the_proxy_credentials_and_connect_headers() {
+        use crate::modules::config::SecretText;
+        let headers = [(
+            "X-Proxy-Token".to_string(),
+            vec![SecretText("a".into()), SecretText("b".into())],
+        )]
+        .into_iter()
+        .collect();
+        let settings =
+            ProxySettings::resolve(Some("http://u:p@proxy:3128"), None, false, &headers).unwrap();
+        let proxy = settings.for_target(true, "10.0.0.1", 8443).unwrap();
+        let request = String::from_utf8(settings.connect_request(proxy, "10.0.0.1:8443")).unwrap();
+        assert_eq!(
+            request,
+            format!(
+                "CONNECT 10.0.0.1:8443 HTTP/1.1\r\nHost: 10.0.0.1:8443\r\n\
+                 Proxy-Authorization: Basic {}\r\nX-Proxy-Token: a\r\nX-Proxy-Token: b\r\n\r\n",
+                base64::engine::general_purpose::STANDARD.encode("u:p")
+            )
+        );
+        assert!(!format!("{settings:?}").contains("X-Proxy-Token: a"));
+    }
+
+    #[test]
     fn no_proxy_matches_hosts_domains_and_networks_as_go_does() {
         let no_proxy =
             NoProxy::parse("10.0.0.0/8, .cluster.local, example.com, only.port:8080, ::1").unwrap();

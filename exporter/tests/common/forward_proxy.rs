@@ -17,7 +17,9 @@ pub struct ForwardProxy {
 }
 
 impl ForwardProxy {
-    pub fn start() -> ForwardProxy {
+    /// A proxy that wants `Proxy-Authorization` for `user` and `password` on every request,
+    /// `CONNECT` included.
+    pub fn start(user: &str, password: &str) -> ForwardProxy {
         let dir = TempDir::new("tinyproxy");
         let port = free_port();
         let config = dir.path().join("tinyproxy.conf");
@@ -26,7 +28,7 @@ impl ForwardProxy {
             &config,
             format!(
                 "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Connect\nMaxClients 32\n\
-                 Allow 127.0.0.1\nViaProxyName \"tinyproxy\"\n"
+                 Allow 127.0.0.1\nViaProxyName \"tinyproxy\"\nBasicAuth {user} {password}\n"
             ),
         )
         .unwrap();
@@ -56,8 +58,9 @@ impl ForwardProxy {
         proxy
     }
 
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    /// `http://user:password@127.0.0.1:PORT`, for `proxy_url`.
+    pub fn url(&self, user: &str, password: &str) -> String {
+        format!("http://{user}:{password}@127.0.0.1:{}", self.port)
     }
 
     /// What tinyproxy logged so far.

@@ -217,6 +217,65 @@ fn a_rotated_token_file_is_used_without_a_restart_or_reload() {
 }
 
 #[test]
+fn a_changed_ca_file_is_used_without_a_restart_or_reload() {
+    let dir = fixture();
+    let upstream = TlsUpstream::start(dir.path(), "", TOKEN);
+    // At first the module trusts another CA than the upstream's.
+    let ca = dir.path().join("rotating-ca.crt");
+    std::fs::copy(dir.path().join("other-ca.crt"), &ca).unwrap();
+    let config = mesh_config(&dir, "rotating-ca.crt");
+    let exporter = InProcess::start(&[&config, "--syseng.stats-uri="]);
+    let mut scraper = Client::new(exporter.address);
+    let path = format!("/probe?module=mesh&target={}", upstream.target());
+    assert!(scraper.get(&path, &[]).text().contains("syseng_up 0"));
+
+    let staging = dir.path().join("rotating-ca.crt.new");
+    std::fs::copy(dir.path().join("ca.crt"), &staging).unwrap();
+    std::fs::rename(&staging, &ca).unwrap();
+    let started = Instant::now();
+    while !scraper.get(&path, &[]).text().contains("syseng_up 1") {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the new CA was never used"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn proxy_from_environment_takes_http_proxy_and_no_proxy_from_the_process() {
+    let dir = fixture();
+    let proxy = ForwardProxy::start("env", "hunter2-env");
+    let upstream = Upstream::sample();
+    let config = write_config(
+        &dir,
+        "modules:\n  environment:\n    http_client_config:\n      proxy_from_environment: true\n",
+    );
+    let proxied = Exporter::start_with_env(
+        &[&config, "--syseng.stats-uri="],
+        &[
+            ("HTTP_PROXY", &proxy.url("env", "hunter2-env")),
+            ("NO_PROXY", ""),
+        ],
+    );
+    let path = format!("/probe?module=environment&target={}", upstream.target());
+    assert!(proxied.get(&path).text().contains("syseng_up 1"));
+    let head = upstream.heads.lock().unwrap().last().unwrap().clone();
+    assert!(head.contains("\r\nVia: 1.1 tinyproxy"), "{head}");
+
+    let bypassed = Exporter::start_with_env(
+        &[&config, "--syseng.stats-uri="],
+        &[
+            ("HTTP_PROXY", &proxy.url("env", "wrong")),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    assert!(bypassed.get(&path).text().contains("syseng_up 1"));
+    let head = upstream.heads.lock().unwrap().last().unwrap().clone();
+    assert!(!head.contains("Via:"), "{head}");
+}
+
+#[test]
 fn a_module_narrows_the_allowlist_and_the_global_one_still_applies() {
     let dir = fixture();
     let upstream = Upstream::sample();

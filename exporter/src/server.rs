@@ -350,7 +350,8 @@ async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
     exposition_response(&families, request)
 }
 
-/// The `module` parameter of a `/probe` request, if there is one.
+/// The `module` parameter of a `/probe` request, if there is one; empty is none, as
+/// blackbox_exporter reads it (a relabelling that found no module leaves it empty).
 fn probe_module(query: &str) -> Result<Option<String>, String> {
     let mut names = form_urlencoded::parse(query.as_bytes())
         .filter(|(name, _)| name == "module")
@@ -359,7 +360,7 @@ fn probe_module(query: &str) -> Result<Option<String>, String> {
     if names.next().is_some() {
         return Err("the module parameter is given more than once".into());
     }
-    Ok(name)
+    Ok(name.filter(|name| !name.is_empty()))
 }
 
 /// The one `target` parameter of a `/probe` request, as a `/stats` URI.

@@ -119,6 +119,10 @@ fn an_unknown_module_is_a_400_naming_the_known_ones() {
     );
     let twice = exporter.get("/probe?module=a&module=b&target=127.0.0.1:1");
     assert_eq!(twice.status, 400);
+    // Empty is no module: the default (here the built-in one) applies.
+    let empty = exporter.get("/probe?module=&target=127.0.0.1:1");
+    assert_eq!(empty.status, 200);
+    assert!(empty.text().contains("syseng_up 0"));
     let without_file = InProcess::start(&["--syseng.stats-uri="]);
     let response = without_file.get("/probe?module=a&target=127.0.0.1:1");
     assert_eq!(response.status, 400);

@@ -243,6 +243,10 @@ smoke() {
       --syseng.stats-uri=http://localhost:8080/stats)
         argv+=("--syseng.stats-uri=http://localhost:$stats_port/stats"); sidecar=yes ;;
       --syseng.stats-uri=?*) die "$name reads $arg, neither localhost:8080 nor empty" ;;
+      # A module file mounted from a Secret: written out from the rendered manifests.
+      --config.file=?*)
+        [ ${#smoke_secrets[@]} -gt 0 ] || die "$name reads $arg, which no Secret of its manifests holds"
+        argv+=("--config.file=$($check mounted kubernetes "${smoke_secrets[@]}" "${arg#--config.file=}" "$work/$name-mounted")") ;;
       --probe.allowed-targets=localhost:8080)
         argv+=("--probe.allowed-targets=localhost:$stats_port"); allowlist=own ;;
       # The fleet's pod networks, unchanged, plus the simulator (the flag adds up when repeated).
@@ -287,9 +291,12 @@ smoke() {
   [ $status -eq 0 ] || die "$name: exit status $status after SIGTERM, want 0"
   echo "   $name: syseng_up 1 on $([ $sidecar = yes ] && echo '/metrics and ')/probe${refused:+, 403 for $refused}, exits 0 on SIGTERM"
 }
+smoke_secrets=()  # the rendered manifests, deployment and container whose Secrets the smoke test mounts
 run_smoke() { # NAME, then check_deploy.py argv arguments
   local name=$1 command_line
   shift
+  smoke_secrets=()
+  if [ "$1" = kubernetes ]; then smoke_secrets=("${@:2}"); fi
   mapfile -t command_line < <($check argv "$@")
   [ ${#command_line[@]} -gt 0 ] || die "$name: no command line found"
   smoke "$name" "${command_line[@]}"

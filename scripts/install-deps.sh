@@ -101,6 +101,8 @@ if ! $demo_only && ! $release_only; then
   has jsonnet || need jsonnet
   # .ci/run lints every shell script with shellcheck (Debian's, 0.9).
   has shellcheck || need shellcheck
+  # The modules' proxy tests (exporter/tests/modules.rs) start a real forward proxy.
+  [ -x /usr/bin/tinyproxy ] || need tinyproxy
 fi
 
 # --- Rust: rustup's toolchain (Debian 12's rustc 1.63 is too old for edition 2024) -------------

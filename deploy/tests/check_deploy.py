@@ -11,6 +11,9 @@ usage: check_deploy.py dockerfile DOCKERFILE
        check_deploy.py argv systemd UNIT
            Prints the command line (one argument a line) that the file runs: the smoke test
            starts the real binary with it.
+       check_deploy.py mounted kubernetes RENDERED.yaml NAMESPACE/DEPLOYMENT CONTAINER PATH DIR
+           Writes the Secret mounted where PATH lies into DIR, as the kubelet would, and
+           prints where PATH is there: the smoke test starts the binary with those files.
        check_deploy.py compose CONFIG.yml PROMETHEUS_OUT.yml
            CONFIG.yml is `docker-compose config` output (paths resolved). Checks the mounts,
            images and configs of the stack, writes Prometheus's config with host paths to
@@ -50,6 +53,8 @@ def main(args):
             dockerfile.check(path)
         case ["argv", kind, *rest] if kind in ARGV and len(rest) == ARGV[kind][0]:
             print("\n".join(ARGV[kind][1](*rest)))
+        case ["mounted", "kubernetes", rendered, deployment, container, path, directory]:
+            print(kubernetes.mounted_secret(rendered, deployment, container, path, directory))
         case ["compose", config, prometheus_out]:
             rule_files = compose.check(config, prometheus_out)
             if rule_files is not None:

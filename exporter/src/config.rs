@@ -5,11 +5,13 @@
 //! its deployments keep working unchanged.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use hyper::Uri;
 
+use crate::modules::ModuleConfig;
 use crate::targets::TargetPolicy;
 
 /// Command-line flags as typed.
@@ -84,6 +86,11 @@ pub struct Flags {
     #[arg(long = "web.config.file", default_value = "")]
     pub web_config_file: String,
 
+    /// Path to a configuration file of modules: how to reach targets (authentication, TLS,
+    /// proxies, headers), chosen with /probe?module=NAME; `default` applies otherwise.
+    #[arg(long = "config.file", default_value = "")]
+    pub config_file: String,
+
     /// Enable POST (or PUT) /-/reload, which reloads the configuration files as SIGHUP does.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
@@ -129,6 +136,8 @@ pub struct Config {
     pub target_policy: TargetPolicy,
     pub max_probes_per_target: usize,
     pub enable_lifecycle: bool,
+    /// The modules of `--config.file`, if given.
+    pub modules: Option<Arc<ModuleConfig>>,
 }
 
 /// Paths the exporter serves itself, which the telemetry path must not shadow.
@@ -181,6 +190,13 @@ impl Flags {
                 .map_err(|error| format!("--probe.allowed-targets: {error}"))?,
             max_probes_per_target: self.max_probes_per_target as usize,
             enable_lifecycle: self.enable_lifecycle,
+            modules: match self.config_file.as_str() {
+                "" => None,
+                path => Some(Arc::new(
+                    ModuleConfig::load(std::path::Path::new(path))
+                        .map_err(|error| format!("--config.file: {error}"))?,
+                )),
+            },
         })
     }
 }

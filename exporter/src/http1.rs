@@ -9,13 +9,15 @@ const MAX_HEADERS: usize = 64;
 /// Longest response head accepted, status line and headers together.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
-/// The request for `path` on `authority` (`host:port` as the URI wrote it).
-pub fn request(authority: &str, path: &str, user_agent: &str) -> Vec<u8> {
-    let mut text = String::with_capacity(128 + authority.len() + path.len());
+/// The request for `target` (the path, or the whole URI when the request goes to a proxy) on
+/// `authority` (`host:port` as the URI wrote it), with `extra_headers` (lines ending in CRLF).
+pub fn request(authority: &str, target: &str, user_agent: &str, extra_headers: &str) -> Vec<u8> {
+    let mut text =
+        String::with_capacity(128 + authority.len() + target.len() + extra_headers.len());
     let _ = write!(
         text,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\n\
-         User-Agent: {user_agent}\r\n\r\n"
+        "GET {target} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\n\
+         User-Agent: {user_agent}\r\n{extra_headers}\r\n"
     );
     text.into_bytes()
 }
@@ -339,7 +341,7 @@ mod tests {
 
     #[test]
     fn the_request_is_one_get_with_host_and_accept() {
-        let request = String::from_utf8(request("10.0.0.1:8080", "/stats", "ua/1")).unwrap();
+        let request = String::from_utf8(request("10.0.0.1:8080", "/stats", "ua/1", "")).unwrap();
         assert_eq!(
             request,
             "GET /stats HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nAccept: application/json\r\n\

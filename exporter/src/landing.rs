@@ -4,12 +4,14 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::journal::ScrapeRecord;
+use crate::modules::ModuleSet;
 use crate::telemetry::{REVISION, VERSION};
 
 pub fn render(
     telemetry_path: &str,
     default_target: Option<&str>,
     recent: &[ScrapeRecord],
+    modules: &ModuleSet,
 ) -> String {
     let mut page = String::with_capacity(4096 + recent.len() * 256);
     let path = escape_html(telemetry_path);
@@ -31,6 +33,7 @@ pub fn render(
             None => "the exporter's own metrics".to_string(),
         },
     );
+    write_modules(&mut page, modules);
     page.push_str("<h2>Recent scrapes</h2>\n");
     if recent.is_empty() {
         page.push_str("<p>None yet.</p>\n");
@@ -59,6 +62,37 @@ pub fn render(
     }
     page.push_str("</body>\n</html>\n");
     page
+}
+
+/// The modules of `--config.file` with their settings, secrets shown as `<secret>` (each
+/// module's summary never holds a secret value).
+fn write_modules(page: &mut String, modules: &ModuleSet) {
+    let mut modules = modules.modules().peekable();
+    if modules.peek().is_none() {
+        return;
+    }
+    page.push_str(
+        "<h2>Modules</h2>\n<p>Chosen with <code>/probe?module=NAME&amp;target=...</code>; \
+         <code>default</code> applies otherwise.</p>\n<table>\n<tr><th>Module</th><th>Settings</th></tr>\n",
+    );
+    for module in modules {
+        let settings: Vec<String> = module
+            .summary
+            .iter()
+            .map(|(key, value)| format!("{}: {}", escape_html(key), escape_html(value)))
+            .collect();
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape_html(&module.name),
+            if settings.is_empty() {
+                "(none)".to_string()
+            } else {
+                settings.join("<br>")
+            }
+        );
+    }
+    page.push_str("</table>\n");
 }
 
 /// Targets and error details come from clients and upstreams: nothing of theirs may become
@@ -111,7 +145,12 @@ mod tests {
             duration: Duration::from_millis(12),
             failure: Some(("invalid_json", "expected `\"` at <b>".into())),
         };
-        let page = render("/metrics", Some("http://x/stats"), &[record]);
+        let page = render(
+            "/metrics",
+            Some("http://x/stats"),
+            &[record],
+            &crate::modules::ModuleSet::default(),
+        );
         assert!(!page.contains("<script>"));
         assert!(!page.contains("<b>"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;:80"));

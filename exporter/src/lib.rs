@@ -16,6 +16,7 @@ pub mod http1;
 pub mod journal;
 pub mod keepalive;
 pub mod landing;
+pub mod modules;
 pub mod pool;
 pub mod process;
 pub mod server;

@@ -23,6 +23,7 @@ use crate::exposition::{MetricFamily, MetricType, Negotiated, encode, finish};
 use crate::gzip;
 use crate::journal::ScrapeJournal;
 use crate::landing;
+use crate::modules::{Module, ModuleSet};
 use crate::pool::ConnectionPool;
 use crate::process::ProcessInfo;
 use crate::targets::ProbesPerTarget;
@@ -52,6 +53,7 @@ pub struct Shared {
     default_pool: Arc<ConnectionPool>,
     default_target: Option<String>,
     started: std::time::SystemTime,
+    no_modules: Arc<ModuleSet>,
 }
 
 impl Shared {
@@ -77,37 +79,69 @@ impl Shared {
             process: ProcessInfo::read(),
             scrapes_in_flight: AtomicUsize::new(0),
             started: std::time::SystemTime::now(),
+            no_modules: Arc::new(ModuleSet::default()),
         }
     }
 
     /// Loads every configuration file again (SIGHUP, `/-/reload`) and logs the outcome; on an
-    /// error the previous settings stay in force.
+    /// error the previous settings of that file stay in force.
     pub fn reload(&self, trigger: &'static str) -> Result<(), String> {
-        let Some(web) = &self.web else {
-            tracing::info!(trigger, "reload asked: no configuration file to reload");
+        let mut errors = Vec::new();
+        let mut reloaded = 0;
+        if let Some(web) = &self.web {
+            match web.reload() {
+                Ok(()) => {
+                    reloaded += 1;
+                    tracing::info!(trigger, file = %web.path().display(), "configuration reloaded");
+                }
+                Err(error) => errors.push(error.to_string()),
+            }
+        }
+        if let Some(modules) = &self.config.modules {
+            match modules.reload() {
+                Ok(()) => {
+                    reloaded += 1;
+                    tracing::info!(trigger, file = %modules.path().display(), "configuration reloaded");
+                }
+                Err(error) => errors.push(error.to_string()),
+            }
+        }
+        if errors.is_empty() {
+            if reloaded == 0 {
+                tracing::info!(trigger, "reload asked: no configuration file to reload");
+            }
             return Ok(());
-        };
-        match web.reload() {
-            Ok(()) => {
-                tracing::info!(trigger, file = %web.path().display(), "configuration reloaded");
-                Ok(())
-            }
-            Err(error) => {
-                tracing::error!(trigger, %error, "reload failed; keeping the previous configuration");
-                Err(error.to_string())
-            }
+        }
+        let error = errors.join("; ");
+        tracing::error!(trigger, %error, "reload failed; keeping the previous configuration");
+        Err(error)
+    }
+
+    /// The modules in force: those of `--config.file`, or only the built-in default.
+    pub fn modules(&self) -> Arc<ModuleSet> {
+        match &self.config.modules {
+            Some(modules) => modules.current(),
+            None => Arc::clone(&self.no_modules),
         }
     }
 
     /// The outcome of the last reload, as exporters that reload report it.
     fn reload_families(&self) -> [MetricFamily; 2] {
-        let (successful, last_success) = match &self.web {
-            Some(web) => {
-                let outcome = web.last_reload();
-                (outcome.successful, outcome.last_success)
-            }
-            None => (true, self.started),
-        };
+        // All files loaded, and the last time each of them did.
+        let outcomes = [
+            self.web.as_ref().map(WebConfig::last_reload),
+            self.config
+                .modules
+                .as_ref()
+                .map(|modules| modules.last_reload()),
+        ];
+        let successful = outcomes.iter().flatten().all(|outcome| outcome.successful);
+        let last_success = outcomes
+            .iter()
+            .flatten()
+            .map(|outcome| outcome.last_success)
+            .min()
+            .unwrap_or(self.started);
         let seconds = last_success
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |since| since.as_secs_f64());
@@ -226,6 +260,7 @@ async fn route(worker: &Worker, request: &Parts) -> Response<Body> {
                 &shared.config.telemetry_path,
                 shared.default_target.as_deref(),
                 &shared.journal.recent(),
+                &shared.modules(),
             )),
             "/-/healthy" => plain(StatusCode::OK, "Healthy\n"),
             "/-/ready" => plain(StatusCode::OK, "Ready\n"),
@@ -264,7 +299,11 @@ async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
         return overloaded(shared);
     };
     let mut families = match &shared.config.stats_uri {
-        Some(uri) => scrape(shared, &worker.default_client, uri, request).await,
+        Some(uri) => {
+            let modules = shared.modules();
+            let module = modules.default_module();
+            scrape(shared, &worker.default_client, uri, module, request).await
+        }
         None => Vec::new(),
     };
     families.extend(shared.metrics.families());
@@ -274,12 +313,23 @@ async fn serve_metrics(worker: &Worker, request: &Parts) -> Response<Body> {
 }
 
 async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
-    let target = match probe_target(request.uri.query().unwrap_or("")) {
+    let query = request.uri.query().unwrap_or("");
+    let target = match probe_target(query) {
         Ok(target) => target,
         Err(reason) => return plain(StatusCode::BAD_REQUEST, &format!("{reason}\n")),
     };
     let shared = &worker.shared;
-    if let Err(reason) = shared.config.target_policy.check(&target) {
+    let modules = shared.modules();
+    let module = match probe_module(query).and_then(|name| modules.select(name.as_deref())) {
+        Ok(module) => module,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, &format!("{reason}\n")),
+    };
+    if let Err(reason) = shared
+        .config
+        .target_policy
+        .check(&target)
+        .and_then(|()| module.check_target(&target))
+    {
         return plain(StatusCode::FORBIDDEN, &format!("{reason}\n"));
     }
     let authority = target.authority().map(|a| a.as_str()).unwrap_or("");
@@ -296,8 +346,21 @@ async fn serve_probe(worker: &Worker, request: &Parts) -> Response<Body> {
     let Some(_slot) = shared.try_start_scrape() else {
         return overloaded(shared);
     };
-    let families = scrape(shared, &worker.probe_client, &target, request).await;
+    let families = scrape(shared, &worker.probe_client, &target, module, request).await;
     exposition_response(&families, request)
+}
+
+/// The `module` parameter of a `/probe` request, if there is one; empty is none, as
+/// blackbox_exporter reads it (a relabelling that found no module leaves it empty).
+fn probe_module(query: &str) -> Result<Option<String>, String> {
+    let mut names = form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name == "module")
+        .map(|(_, value)| value.into_owned());
+    let name = names.next();
+    if names.next().is_some() {
+        return Err("the module parameter is given more than once".into());
+    }
+    Ok(name.filter(|name| !name.is_empty()))
 }
 
 /// The one `target` parameter of a `/probe` request, as a `/stats` URI.
@@ -318,6 +381,7 @@ async fn scrape(
     shared: &Shared,
     client: &StatsClient,
     uri: &Uri,
+    module: &Arc<Module>,
     request: &Parts,
 ) -> Vec<MetricFamily> {
     let deadline = scrape_deadline(
@@ -328,7 +392,7 @@ async fn scrape(
             .and_then(|value| value.to_str().ok()),
     );
     let started = Instant::now();
-    let result = client.fetch_stats(uri, deadline).await;
+    let result = client.fetch_stats(uri, module, deadline).await;
     let outcome = ScrapeOutcome {
         result,
         duration: started.elapsed(),

@@ -2,25 +2,28 @@
 //! a scrape failed.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
-use hyper::header::{ACCEPT, CONTENT_LENGTH, USER_AGENT};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 
 use crate::http1::{self, ChunkError, ChunkedDecoder, Decoded, Framing};
+use crate::modules::Module;
 use crate::pool::ConnectionPool;
 use crate::stats::{DecodeError, StatsDocument, decode_stats};
 
@@ -33,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub enum ScrapeError {
     /// No connection, or it broke before a whole response arrived.
     Connection(String),
+    /// The TLS handshake failed: an unknown CA, a wrong name, a refused client certificate.
+    Tls(String),
     /// The deadline passed before the body was read.
     Timeout(Duration),
     /// The target answered something other than 200.
@@ -47,8 +52,9 @@ pub enum ScrapeError {
 
 impl ScrapeError {
     /// Every reason, in documentation order, so counters can start at zero.
-    pub const REASONS: [&'static str; 6] = [
+    pub const REASONS: [&'static str; 7] = [
         "connection",
+        "tls",
         "timeout",
         "http_status",
         "body_too_large",
@@ -59,6 +65,7 @@ impl ScrapeError {
     pub fn reason(&self) -> &'static str {
         match self {
             ScrapeError::Connection(_) => "connection",
+            ScrapeError::Tls(_) => "tls",
             ScrapeError::Timeout(_) => "timeout",
             ScrapeError::HttpStatus(_) => "http_status",
             ScrapeError::BodyTooLarge => "body_too_large",
@@ -72,6 +79,7 @@ impl fmt::Display for ScrapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScrapeError::Connection(detail) => write!(f, "connection failed: {detail}"),
+            ScrapeError::Tls(detail) => write!(f, "TLS failed: {detail}"),
             ScrapeError::Timeout(after) => write!(f, "no complete answer within {after:?}"),
             ScrapeError::HttpStatus(status) => write!(f, "answered HTTP {status}, expected 200"),
             ScrapeError::BodyTooLarge => write!(f, "body larger than {MAX_BODY_BYTES} bytes"),
@@ -90,7 +98,7 @@ impl From<DecodeError> for ScrapeError {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+type HttpsClient = Client<TlsConnector, Empty<Bytes>>;
 
 /// TCP keepalive on upstream connections: a target that vanished without a FIN or RST (a
 /// node gone, a partition) is noticed within about a minute instead of never.
@@ -98,15 +106,17 @@ const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(15);
 const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 const TCP_KEEPALIVE_RETRIES: u32 = 3;
 
-/// Fetches `/stats` documents: `http` over the shared [`ConnectionPool`] with the exchange
-/// done inline by the calling future, `https` with a TLS client built on first use (the TLS
-/// stack and its roots cost about a megabyte that sidecars reading `http` never need).
+/// Fetches `/stats` documents with a module's settings: `http` over the shared
+/// [`ConnectionPool`] with the exchange done inline by the calling future, `https` with a
+/// hyper client per module built on first use (the TLS stack and its roots cost about a
+/// megabyte that sidecars reading `http` never need).
 ///
-/// One `StatsClient` serves one worker thread: the https client's connections run as tasks
+/// One `StatsClient` serves one worker thread: the https clients' connections run as tasks
 /// on the runtime that made them, so they must not be shared across runtimes.
 pub struct StatsClient {
     pool: Arc<ConnectionPool>,
-    https: OnceLock<Result<HttpsClient, String>>,
+    /// Per module (name and generation of the file it came from).
+    https: Mutex<HashMap<(String, u64), HttpsClient>>,
     user_agent: String,
 }
 
@@ -114,9 +124,15 @@ impl std::fmt::Debug for StatsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StatsClient")
             .field("pool", &self.pool)
-            .field("https_ready", &self.https.get().is_some())
+            .field("https_clients", &lock(&self.https).len())
             .finish()
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How one exchange on one connection ended, when it did not produce a body.
@@ -137,47 +153,45 @@ impl StatsClient {
     pub fn new(pool: Arc<ConnectionPool>) -> Self {
         Self {
             pool,
-            https: OnceLock::new(),
+            https: Mutex::new(HashMap::new()),
             user_agent: format!("syseng_exporter/{}", env!("CARGO_PKG_VERSION")),
         }
     }
 
-    fn https_client(&self) -> Result<&HttpsClient, ScrapeError> {
-        self.https
-            .get_or_init(|| {
-                let mut connector = HttpConnector::new();
-                connector.set_nodelay(true);
-                connector.set_keepalive(Some(TCP_KEEPALIVE_TIME));
-                connector.set_keepalive_interval(Some(TCP_KEEPALIVE_INTERVAL));
-                connector.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
-                connector.enforce_http(false);
-                let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|error| format!("no TLS root certificates: {error}"))?
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(connector);
-                let mut builder = Client::builder(TokioExecutor::new());
-                builder
-                    .pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(self.pool.idle_timeout())
-                    .pool_max_idle_per_host(4);
-                Ok(builder.build(connector))
-            })
-            .as_ref()
-            .map_err(|detail| ScrapeError::Connection(detail.clone()))
+    fn https_client(&self, module: &Arc<Module>) -> HttpsClient {
+        let key = (module.name.clone(), module.generation());
+        let mut clients = lock(&self.https);
+        if let Some(client) = clients.get(&key) {
+            return client.clone();
+        }
+        // Clients of modules a reload replaced are dropped with their connections (every
+        // module of one load shares its generation, so the modules in force never evict
+        // each other).
+        clients.retain(|(_, generation), _| *generation == module.generation());
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool.idle_timeout())
+            .pool_max_idle_per_host(4);
+        let client = builder.build(TlsConnector {
+            module: Arc::clone(module),
+        });
+        clients.insert(key, client.clone());
+        client
     }
 
-    /// Fetches and decodes one `/stats` document, all within `deadline`.
+    /// Fetches and decodes one `/stats` document with `module`'s settings, all within
+    /// `deadline`.
     pub async fn fetch_stats(
         &self,
         uri: &Uri,
+        module: &Arc<Module>,
         deadline: Duration,
     ) -> Result<StatsDocument, ScrapeError> {
         let body = if uri.scheme_str() == Some("https") {
-            tokio::time::timeout(deadline, self.fetch_https(uri)).await
+            tokio::time::timeout(deadline, self.fetch_https(uri, module)).await
         } else {
-            tokio::time::timeout(deadline, self.fetch_http(uri)).await
+            tokio::time::timeout(deadline, self.fetch_http(uri, module)).await
         };
         match body {
             Ok(body) => Ok(decode_stats(&body?)?),
@@ -185,16 +199,40 @@ impl StatsClient {
         }
     }
 
-    async fn fetch_http(&self, uri: &Uri) -> Result<Vec<u8>, ScrapeError> {
+    async fn fetch_http(&self, uri: &Uri, module: &Module) -> Result<Vec<u8>, ScrapeError> {
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let request = http1::request(authority, path, &self.user_agent);
+        let (host, port) = host_and_port(uri, 80);
+        let proxy = module.proxy.for_target(false, host, port);
+        let request = match proxy {
+            None if !module.has_request_headers() => {
+                http1::request(authority, path, &self.user_agent, "")
+            }
+            None => http1::request(authority, path, &self.user_agent, &module.request_headers()),
+            // A proxy takes the absolute form, and its own credentials.
+            Some(proxy) => {
+                let mut headers = module.request_headers();
+                if let Some(authorization) = &proxy.authorization {
+                    headers.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+                }
+                http1::request(authority, &uri.to_string(), &self.user_agent, &headers)
+            }
+        };
+        let pool_key = module.pool_key(authority);
         // Idle connections first, newest first; one the server closed meanwhile answers
         // nothing (only a reused connection can be stale), and the next is tried.
         loop {
-            let (socket, reused) = match self.pool.checkout(authority) {
+            let (socket, reused) = match self.pool.checkout(&pool_key) {
                 Some(idle) => (idle, true),
-                None => (connect(uri).await?, false),
+                None => {
+                    let socket = match proxy {
+                        None => connect(host, port).await?,
+                        Some(proxy) => connect(&proxy.host, proxy.port)
+                            .await
+                            .map_err(through_proxy)?,
+                    };
+                    (socket, false)
+                }
             };
             let connection = match Connection::send(socket, &request) {
                 Ok(connection) => connection,
@@ -208,7 +246,7 @@ impl StatsClient {
             match exchange(&connection, reused).await {
                 Ok((body, reusable)) => {
                     if reusable {
-                        self.pool.checkin(authority, connection.into_socket());
+                        self.pool.checkin(&pool_key, connection.into_socket());
                     }
                     return Ok(body);
                 }
@@ -218,17 +256,24 @@ impl StatsClient {
         }
     }
 
-    async fn fetch_https(&self, uri: &Uri) -> Result<Vec<u8>, ScrapeError> {
-        let request = Request::get(uri.clone())
+    async fn fetch_https(&self, uri: &Uri, module: &Arc<Module>) -> Result<Vec<u8>, ScrapeError> {
+        let mut request = Request::get(uri.clone())
             .header(ACCEPT, "application/json")
-            .header(USER_AGENT, &self.user_agent)
+            .header(USER_AGENT, &self.user_agent);
+        for (name, value) in module.headers() {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(authorization) = module.authorization() {
+            request = request.header(AUTHORIZATION, authorization);
+        }
+        let request = request
             .body(Empty::new())
             .map_err(|error| ScrapeError::Connection(error.to_string()))?;
         let response = self
-            .https_client()?
+            .https_client(module)
             .request(request)
             .await
-            .map_err(|error| ScrapeError::Connection(error_chain(&error)))?;
+            .map_err(|error| classify(&error))?;
 
         if response.status() != StatusCode::OK {
             return Err(ScrapeError::HttpStatus(response.status().as_u16()));
@@ -247,17 +292,30 @@ impl StatsClient {
         {
             Ok(collected) => Ok(collected.to_bytes().to_vec()),
             Err(error) if error.is::<LengthLimitError>() => Err(ScrapeError::BodyTooLarge),
-            Err(error) => Err(ScrapeError::Connection(error_chain(error.as_ref()))),
+            Err(error) => Err(classify(error.as_ref())),
         }
     }
 }
 
-/// Opens a connection to the URI's host, trying each address it resolves to. The socket is
-/// handed back unregistered, as a pooled one is, for [`Connection::send`].
-async fn connect(uri: &Uri) -> Result<std::net::TcpStream, ScrapeError> {
-    let host = uri.host().unwrap_or("");
+/// The host (as the URI writes it) and port of a target.
+fn host_and_port(uri: &Uri, default_port: u16) -> (&str, u16) {
+    (
+        uri.host().unwrap_or(""),
+        uri.port_u16().unwrap_or(default_port),
+    )
+}
+
+fn through_proxy(error: ScrapeError) -> ScrapeError {
+    match error {
+        ScrapeError::Connection(detail) => ScrapeError::Connection(format!("proxy: {detail}")),
+        other => other,
+    }
+}
+
+/// Opens a connection to `host` (IPv6 in brackets or not), trying each address it resolves
+/// to. The socket is handed back unregistered, as a pooled one is, for [`Connection::send`].
+async fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, ScrapeError> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
     let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(address) => vec![SocketAddr::new(address, port)],
         Err(_) => tokio::net::lookup_host((host, port))
@@ -286,6 +344,183 @@ async fn connect(uri: &Uri) -> Result<std::net::TcpStream, ScrapeError> {
         Some((address, error)) => format!("connecting to {address}: {error}"),
         None => format!("{host} resolves to no address"),
     }))
+}
+
+/// hyper's connector for a module's https targets: TCP, a `CONNECT` tunnel when the module
+/// has a proxy for the target, then TLS with the module's configuration.
+#[derive(Clone)]
+pub struct TlsConnector {
+    module: Arc<Module>,
+}
+
+/// A TLS connection to a target, for hyper.
+pub struct TlsUpstream(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl hyper_util::client::legacy::connect::Connection for TlsUpstream {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
+    }
+}
+
+impl tokio::io::AsyncRead for TlsUpstream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(context, buffer)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsUpstream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buffer: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(context, buffer)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(context)
+    }
+}
+
+/// A connection failure with its reason, carried through hyper's error to [`classify`].
+#[derive(Debug)]
+pub struct ConnectFailure(ScrapeError);
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ConnectFailure {}
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<TokioIo<TlsUpstream>, ConnectFailure>> + Send>>;
+
+impl tower_service::Service<Uri> for TlsConnector {
+    type Response = TokioIo<TlsUpstream>;
+    type Error = ConnectFailure;
+    type Future = ConnectFuture;
+
+    fn poll_ready(
+        &mut self,
+        _context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let module = Arc::clone(&self.module);
+        Box::pin(async move {
+            connect_tls(&module, &uri)
+                .await
+                .map(|stream| TokioIo::new(TlsUpstream(stream)))
+                .map_err(ConnectFailure)
+        })
+    }
+}
+
+async fn connect_tls(
+    module: &Module,
+    uri: &Uri,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ScrapeError> {
+    let (host, port) = host_and_port(uri, 443);
+    let proxy = module.proxy.for_target(true, host, port);
+    let socket = match proxy {
+        None => connect(host, port).await?,
+        Some(proxy) => connect(&proxy.host, proxy.port)
+            .await
+            .map_err(through_proxy)?,
+    };
+    let mut stream =
+        TcpStream::from_std(socket).map_err(|error| ScrapeError::Connection(error.to_string()))?;
+    if let Some(proxy) = proxy {
+        let authority = format!("{host}:{port}");
+        tunnel(
+            &mut stream,
+            &module.proxy.connect_request(proxy, &authority),
+        )
+        .await?;
+    }
+    let config = module.tls_config().map_err(ScrapeError::Tls)?;
+    let name =
+        crate::modules::tls::server_name(module.server_name(), host).map_err(ScrapeError::Tls)?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, stream)
+        .await
+        .map_err(|error| match error.get_ref() {
+            Some(inner) if inner.is::<rustls::Error>() => ScrapeError::Tls(error.to_string()),
+            _ => ScrapeError::Connection(format!("during the TLS handshake: {error}")),
+        })
+}
+
+/// Asks the proxy for a tunnel and reads its answer, which must be 2xx.
+async fn tunnel(stream: &mut TcpStream, request: &[u8]) -> Result<(), ScrapeError> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let failed = |error: std::io::Error| ScrapeError::Connection(format!("proxy CONNECT: {error}"));
+    stream.write_all(request).await.map_err(failed)?;
+    let mut head = Vec::with_capacity(256);
+    // Byte by byte: nothing after the proxy's head may be read here, it is the TLS server's.
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= http1::MAX_HEAD_BYTES {
+            return Err(ScrapeError::Connection(
+                "proxy CONNECT: the answer's head is too long".into(),
+            ));
+        }
+        if stream.read(&mut byte).await.map_err(failed)? == 0 {
+            return Err(ScrapeError::Connection(
+                "proxy CONNECT: the proxy closed the connection".into(),
+            ));
+        }
+        head.push(byte[0]);
+    }
+    let status_line =
+        String::from_utf8_lossy(head.split(|b| *b == b'\r').next().unwrap_or(&[])).into_owned();
+    let status = status_line.split(' ').nth(1).unwrap_or("");
+    if status.starts_with('2') && status.len() == 3 {
+        Ok(())
+    } else {
+        Err(ScrapeError::Connection(format!(
+            "proxy CONNECT answered {:?}",
+            status_line.chars().take(100).collect::<String>()
+        )))
+    }
+}
+
+/// The reason behind a hyper client error: a connect failure carries its own, a rustls
+/// error anywhere in the chain (a client certificate refused after the handshake, in TLS
+/// 1.3) is `tls`, anything else `connection`.
+fn classify(error: &(dyn std::error::Error + 'static)) -> ScrapeError {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if let Some(ConnectFailure(reason)) = cause.downcast_ref::<ConnectFailure>() {
+            return reason.clone();
+        }
+        let io_inner = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if cause.is::<rustls::Error>() || io_inner.is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return ScrapeError::Tls(error_chain(error));
+        }
+        source = cause.source();
+    }
+    ScrapeError::Connection(error_chain(error))
 }
 
 /// An upstream connection for the length of one exchange: the socket joins the calling

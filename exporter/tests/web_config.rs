@@ -5,12 +5,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::client::{Client, Endpoint, http_get};
+use common::config_files::{check_bad_files, check_good_files, copy_of_testdata};
 use common::in_process::InProcess;
 use common::process::Exporter;
 use common::tls::{curl, write_certificates};
@@ -18,70 +19,32 @@ use common::upstream::Upstream;
 use common::{STEP_TIMEOUT, TempDir, free_port};
 use syseng_exporter::web::WebConfig;
 
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/web")
-}
-
 /// A directory with copies of testdata/web and freshly generated certificates.
 fn fixture() -> TempDir {
-    let dir = TempDir::new("web");
-    for entry in std::fs::read_dir(testdata()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
+    let dir = copy_of_testdata("web");
     write_certificates(dir.path(), "");
     write_certificates(dir.path(), "other-");
     dir
 }
 
-fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.to_string_lossy().ends_with(suffix))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_good_file_loads() {
     let dir = fixture();
-    let good = files_ending(dir.path(), ".good.yml");
-    assert!(good.len() >= 6);
-    for path in good {
-        if let Err(error) = WebConfig::load(&path) {
-            panic!("{} should load: {error}", path.display());
-        }
-    }
+    check_good_files(dir.path(), 6, |path| {
+        WebConfig::load(path)
+            .map(drop)
+            .map_err(|error| error.to_string())
+    });
 }
 
 #[test]
 fn every_bad_file_fails_with_its_exact_error() {
     let dir = fixture();
-    let bad = files_ending(dir.path(), ".bad.yml");
-    assert!(bad.len() >= 15);
-    let prefix = format!("{}/", dir.path().display());
-    for path in bad {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let expected = text
-            .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("# error: "))
-            .unwrap_or_else(|| panic!("{} has no '# error:' line", path.display()));
-        let error = match WebConfig::load(&path) {
-            Ok(_) => panic!("{} should not load", path.display()),
-            Err(error) => error.to_string().replace(&prefix, ""),
-        };
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            // Rewrites the expectation in testdata; review the diff by eye.
-            let original = testdata().join(path.file_name().unwrap());
-            let rest = text.split_once('\n').map_or("", |(_, rest)| rest);
-            std::fs::write(original, format!("# error: {error}\n{rest}")).unwrap();
-            continue;
-        }
-        assert_eq!(error, expected, "{}", path.display());
-    }
+    check_bad_files(dir.path(), "web", 15, |path| {
+        WebConfig::load(path)
+            .map(drop)
+            .map_err(|error| error.to_string())
+    });
 }
 
 /// Flags for an exporter whose sidecar upstream serves the sample, with `file` in `dir` as its

@@ -4,6 +4,8 @@ HorizontalPodAutoscaler, Services and PodMonitors select the right pods and port
 and port names the kit's Kubernetes scrape configs keep (monitoring/prometheus/
 *-kubernetes.yml); and the Prometheus Operator's resources (custom_resources)."""
 
+import base64
+import os
 import sys
 
 from . import common, custom_resources, sizing
@@ -466,3 +468,44 @@ def argv(rendered, deployment_ref, container_name):
                     return ["/syseng_exporter", *container.get("command", []),
                             *container.get("args", [])]
     sys.exit(f"{rendered}: no container {container_name} in Deployment {deployment_ref}")
+
+
+def mounted_secret(rendered, deployment_ref, container_name, file_path, directory):
+    """Writes the Secret that the container of NAMESPACE/DEPLOYMENT mounts where FILE_PATH
+    lies into DIRECTORY, as the kubelet would, and returns where FILE_PATH is there."""
+    namespace, name = deployment_ref.split("/")
+    resources = load_all(rendered)
+    for resource in resources:
+        meta = resource["metadata"]
+        if not (resource["kind"] == "Deployment" and meta["name"] == name
+                and meta.get("namespace") == namespace):
+            continue
+        volumes = {v["name"]: v for v in resource["spec"]["template"]["spec"].get("volumes", [])}
+        for container in containers(resource):
+            if container["name"] != container_name:
+                continue
+            for mount in container.get("volumeMounts", []):
+                prefix = mount["mountPath"].rstrip("/") + "/"
+                secret = volumes.get(mount["name"], {}).get("secret")
+                if not file_path.startswith(prefix) or secret is None:
+                    continue
+                data = secret_data(resources, namespace, secret["secretName"])
+                os.makedirs(directory, exist_ok=True)
+                for key, value in data.items():
+                    with open(os.path.join(directory, key), "wb") as out:
+                        out.write(value)
+                return os.path.join(directory, file_path[len(prefix):])
+    sys.exit(f"{rendered}: no Secret mounted at {file_path} in {deployment_ref}")
+
+
+def secret_data(resources, namespace, name):
+    for resource in resources:
+        meta = resource["metadata"]
+        if (resource["kind"] == "Secret" and meta["name"] == name
+                and meta.get("namespace") == namespace):
+            data = {key: base64.b64decode(value)
+                    for key, value in resource.get("data", {}).items()}
+            data.update({key: value.encode()
+                         for key, value in resource.get("stringData", {}).items()})
+            return data
+    sys.exit(f"no Secret {namespace}/{name} in the rendered manifests")

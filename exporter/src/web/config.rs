@@ -371,7 +371,17 @@ impl WebConfigFile {
     }
 }
 
-fn syntax_error(file: &Path, text: &str, error: &serde_saphyr::Error) -> WebConfigError {
+/// The text of a configuration file, or an error naming it.
+pub(crate) fn read_config_file(path: &Path) -> Result<String, WebConfigError> {
+    std::fs::read_to_string(path).map_err(|error| WebConfigError {
+        file: path.to_path_buf(),
+        line: None,
+        field: None,
+        message: format!("cannot read: {error}"),
+    })
+}
+
+pub(crate) fn syntax_error(file: &Path, text: &str, error: &serde_saphyr::Error) -> WebConfigError {
     let line = error.location().map(|location| location.line() as usize);
     let rendered = first_line(&error.to_string());
     // "error: line 5 column 21: unknown variant `Sometimes`, ..." -> the part after the place.

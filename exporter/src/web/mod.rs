@@ -172,12 +172,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn load_settings(path: &Path) -> Result<WebSettings, WebConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| WebConfigError {
-        file: path.to_path_buf(),
-        line: None,
-        field: None,
-        message: format!("cannot read: {error}"),
-    })?;
+    let text = config::read_config_file(path)?;
     let mut file: WebConfigFile = parse_web_config(path, &text)?;
     file.resolve_paths(path);
     let mut sources = vec![path.to_path_buf()];

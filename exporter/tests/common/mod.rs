@@ -5,10 +5,13 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod config_files;
 pub mod exposition;
+pub mod forward_proxy;
 pub mod in_process;
 pub mod process;
 pub mod tls;
+pub mod tls_upstream;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -31,9 +31,15 @@ impl Exporter {
     /// Starts the binary on an ephemeral port and waits until it listens, which it reports in
     /// its `listening` log line.
     pub fn start(args: &[&str]) -> Exporter {
+        Exporter::start_with_env(args, &[])
+    }
+
+    /// [`start`](Exporter::start) with these environment variables set as well.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let mut child = Command::new(env!("CARGO_BIN_EXE_syseng_exporter"))
             .arg("--web.listen-address=127.0.0.1:0")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

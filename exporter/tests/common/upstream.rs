@@ -40,6 +40,9 @@ pub enum Behaviour {
     Raw(Vec<u8>),
     /// 200 with a body of this many bytes, declared with Content-Length or chunked.
     Large { bytes: usize, chunked: bool },
+    /// The sample if the request has every one of these header lines (`name: value`, the
+    /// name in any case), else 401.
+    Require(Vec<String>),
 }
 
 /// A minimal HTTP/1.1 server that answers every request per its current [`Behaviour`] and
@@ -51,6 +54,8 @@ pub struct Upstream {
     /// Connections open now: accepted and not yet closed by either side.
     pub open_connections: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
+    /// Every request head received (request line and headers), in order.
+    pub heads: Arc<Mutex<Vec<String>>>,
     stopped: Arc<AtomicBool>,
 }
 
@@ -64,8 +69,10 @@ impl Upstream {
             connections: Arc::new(AtomicUsize::new(0)),
             open_connections: Arc::new(AtomicUsize::new(0)),
             requests: Arc::new(AtomicUsize::new(0)),
+            heads: Arc::new(Mutex::new(Vec::new())),
             stopped: Arc::new(AtomicBool::new(false)),
         };
+        let heads = Arc::clone(&upstream.heads);
         let behaviour = Arc::clone(&upstream.behaviour);
         let connections = Arc::clone(&upstream.connections);
         let open_connections = Arc::clone(&upstream.open_connections);
@@ -83,8 +90,9 @@ impl Upstream {
                 let requests = Arc::clone(&requests);
                 let stopped = Arc::clone(&stopped);
                 let open_connections = Arc::clone(&open_connections);
+                let heads = Arc::clone(&heads);
                 thread::spawn(move || {
-                    serve_connection(stream, &behaviour, &requests, &stopped);
+                    serve_connection(stream, &behaviour, &requests, &heads, &stopped);
                     open_connections.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -133,21 +141,16 @@ fn serve_connection(
     mut stream: TcpStream,
     behaviour: &Mutex<Behaviour>,
     requests: &AtomicUsize,
+    heads: &Mutex<Vec<String>>,
     stopped: &AtomicBool,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     loop {
-        // Read one request head.
-        let mut head_lines = 0;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" && head_lines > 0 => break,
-                Ok(_) => head_lines += 1,
-            }
-        }
+        let Some(head) = read_head(&mut reader) else {
+            return;
+        };
+        heads.lock().unwrap().push(head.clone());
         requests.fetch_add(1, Ordering::SeqCst);
         let current = behaviour.lock().unwrap().clone();
         let written = match current {
@@ -171,11 +174,39 @@ fn serve_connection(
                 return;
             }
             Behaviour::Large { bytes, chunked } => write_large(&mut stream, bytes, chunked),
+            Behaviour::Require(lines) if has_header_lines(&head, &lines) => {
+                respond(&mut stream, 200, "application/json", SAMPLE.as_bytes())
+            }
+            Behaviour::Require(_) => respond(&mut stream, 401, "text/plain", b"unauthorized\n"),
         };
         if written.is_err() {
             return;
         }
     }
+}
+
+/// One request head, without its final empty line; `None` when the connection ends first.
+pub fn read_head(reader: &mut impl BufRead) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line == "\r\n" && !head.is_empty() => return Some(head),
+            Ok(_) => head.push_str(&line),
+        }
+    }
+}
+
+/// Whether a request head has each `name: value` line, the name in any case.
+pub fn has_header_lines(head: &str, lines: &[String]) -> bool {
+    lines.iter().all(|wanted| {
+        let (name, value) = wanted.split_once(": ").unwrap_or((wanted, ""));
+        head.lines().any(|line| {
+            line.split_once(": ")
+                .is_some_and(|(n, v)| n.eq_ignore_ascii_case(name) && v == value)
+        })
+    })
 }
 
 fn sleep_unless_stopped(total: Duration, stopped: &AtomicBool) {
@@ -185,8 +216,8 @@ fn sleep_unless_stopped(total: Duration, stopped: &AtomicBool) {
     }
 }
 
-fn respond(
-    stream: &mut TcpStream,
+pub fn respond(
+    stream: &mut impl Write,
     status: u16,
     content_type: &str,
     body: &[u8],

@@ -12,6 +12,8 @@ probes carry Prometheus's scrape-timeout header (2 s: the exporter's deadline is
      2x of the run before the partition, with no failure);
   2. healed: every zone-a target is up on its next probe;
   3. zone-b rejected (TCP reset): its probes end at once with reason `connection`; healed, up;
+     zone-c partitioned while its requests wait for their answer (a 1 s `slow_stats`): they
+     end at the deadline with reason `timeout`; healed, up;
   4. 5% of the packets to and from every instance lost: at least 99% of 300 probes succeed
      within a 10 s scrape timeout;
   5. once the idle timeout (10 s here) has passed, the exporter's file descriptors are back to
@@ -219,6 +221,30 @@ def run(work, processes, faults, figures):
     expect(all(u for [(_, u)] in results.values()), f"zone-b not up after the reset: {results}")
     log(f"-- zone-b rejected (TCP reset): {len(zone_b)} probes syseng_up 0, reason connection, "
         f"the slowest in {slowest * 1000:.1f} ms; healed: up on the first probe")
+
+    # Silent in the middle of an exchange: zone-c answers after 1 s (inside the deadline), and
+    # the partition starts while the requests wait for that answer.
+    zone_c = ports_of(instances, zone="zone-c")
+    admin.fault({"kind": "slow_stats", "targets": {"zone": "zone-c"}, "delay": "1s"})
+    before = errors_by_reason()
+    mid = threading.Timer(0.3, lambda: faults.add("partition", zone_c))
+    mid.start()
+    results = probe_each(zone_c)
+    mid.join()
+    after = errors_by_reason()
+    took = sorted(t for [(t, _)] in results.values())
+    expect(not any(u for [(_, u)] in results.values())
+           and after["timeout"] - before["timeout"] == len(zone_c)
+           and took[0] >= DEADLINE - 0.05 and took[-1] <= DEADLINE + LATE,
+           f"partitioned mid-exchange: {results}, {after['timeout'] - before['timeout']} "
+           f"timeouts of {len(zone_c)}")
+    faults.clear()
+    admin.clear_faults()
+    results = probe_each(zone_c)
+    expect(all(u for [(_, u)] in results.values()), f"zone-c not up after the heal: {results}")
+    log(f"-- zone-c partitioned 0.3 s into exchanges it answers after 1 s: {len(zone_c)} probes "
+        f"syseng_up 0, reason timeout, in {took[0]:.3f} to {took[-1]:.3f} s; healed: up on the "
+        "first probe")
 
     lossy = faults.add("loss", every, LOSS_PERCENT)
     # 400 slots: a connection held up by retransmissions may not reach its last ones in time.

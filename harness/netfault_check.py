@@ -1,6 +1,6 @@
 """Faults below HTTP against the real binaries, in a network namespace of the check's own.
 
-usage: python3 -m harness.netfault_check [--keep]     (scripts/check-netfaults.sh runs it)
+usage: python3 -m harness.netfault_check [--keep] [--keepalive]   (scripts/check-netfaults.sh)
 
 The simulator (30 instances in 3 zones) and the multi-target exporter run on the namespace's
 loopback; nftables rules on the instances' ports (harness/netfaults.py) make the faults, and
@@ -17,7 +17,11 @@ probes carry Prometheus's scrape-timeout header (2 s: the exporter's deadline is
   4. 5% of the packets to and from every instance lost: at least 99% of 300 probes succeed
      within a 10 s scrape timeout;
   5. once the idle timeout (10 s here) has passed, the exporter's file descriptors are back to
-     their count before the first probe and it holds no connection to any instance.
+     their count before the first probe and it holds no connection to any instance;
+  6. with --keepalive (a minute more, not in the test command): an exporter whose idle timeout
+     is 5 minutes keeps idle connections to zone-a, partitioned; TCP keepalive ends them in
+     the kernel, and after the heal each target is up on its first probe, with no error, the
+     dead connections' descriptors replaced rather than leaked.
 Prints each figure; every process is stopped by PID on the way out (harness/supervisor.py),
 and the namespace goes with them.
 """
@@ -48,6 +52,7 @@ IDLE_TIMEOUT = 10
 PROBES_PER_TARGET = 3
 LOAD_RATE, LOAD_SECONDS = 200, 6   # the healthy zones' probes, before and during the partition
 LOSS_PERCENT, LOSS_PROBES = 5, 300
+KEEPALIVE_WAIT = 90                # TCP keepalive: 15 s idle, then 3 probes 15 s apart
 TIME_WAIT = "06"
 
 
@@ -55,10 +60,10 @@ def log(message):
     print(message, flush=True)
 
 
-def probe(port, scrape_timeout=SCRAPE_TIMEOUT):
+def probe(port, exporter=EXPORTER, scrape_timeout=SCRAPE_TIMEOUT):
     """(seconds, syseng_up) of one /probe of the instance on `port`, as Prometheus sends it."""
     request = urllib.request.Request(
-        f"http://{EXPORTER}/probe?target=127.0.0.1:{port}",
+        f"http://{exporter}/probe?target=127.0.0.1:{port}",
         headers={"X-Prometheus-Scrape-Timeout-Seconds": str(scrape_timeout)})
     started = time.monotonic()
     with urllib.request.urlopen(request, timeout=scrape_timeout + 5) as response:
@@ -70,7 +75,7 @@ def probe(port, scrape_timeout=SCRAPE_TIMEOUT):
     return took, up[0] == "1"
 
 
-def probe_each(ports, rounds=1):
+def probe_each(ports, rounds=1, exporter=EXPORTER):
     """Probes every port `rounds` times in a row, all ports at once (one scrape loop each, as
     Prometheus does): {port: [(seconds, up)]}."""
     results, errors = {port: [] for port in ports}, []
@@ -78,7 +83,7 @@ def probe_each(ports, rounds=1):
     def loop(port):
         try:
             for _ in range(rounds):
-                results[port].append(probe(port))
+                results[port].append(probe(port, exporter))
         except Exception as error:  # reported below, in the main thread
             errors.append(f"{port}: {error}")
     threads = [threading.Thread(target=loop, args=(port,)) for port in ports]
@@ -91,8 +96,8 @@ def probe_each(ports, rounds=1):
     return results
 
 
-def errors_by_reason():
-    return {reason: total(scrape(f"http://{EXPORTER}/metrics"),
+def errors_by_reason(exporter=EXPORTER):
+    return {reason: total(scrape(f"http://{exporter}/metrics"),
                           "syseng_exporter_scrape_errors_total", f'reason="{reason}"')
             for reason in ("timeout", "connection")}
 
@@ -124,7 +129,7 @@ def connections_to(ports):
     return states
 
 
-def run(work, processes, faults, figures):
+def run(work, processes, faults, figures, keepalive=False):
     admin = SimulatorAdmin(f"http://{ADMIN}")
     processes.spawn("simulator", [
         str(kit.RELEASE / "syseng_sim"), "--instances", str(INSTANCES), "--zones", "3",
@@ -268,12 +273,47 @@ def run(work, processes, faults, figures):
     log(f"-- {time.monotonic() - idle_from:.1f} s after the last probe (idle timeout "
         f"{IDLE_TIMEOUT} s): {fds} file descriptors, as before the first probe; no connection "
         "to an instance left")
+    if keepalive:
+        check_keepalive(processes, faults, zone_a)
     expect(not processes.exited(), f"processes exited: {processes.exited()}")
+
+
+def check_keepalive(processes, faults, ports):
+    """With an idle timeout longer than TCP keepalive takes: idle pooled connections to a
+    partitioned target die in the kernel after 15 s + 3 x 15 s, and the first probe after the
+    heal replaces them, up, without an error and without leaking their descriptors."""
+    exporter = "127.0.0.1:9101"
+    processes.spawn("exporter-keepalive", [
+        str(kit.RELEASE / "syseng_exporter"), f"--web.listen-address={exporter}",
+        "--syseng.stats-uri=", "--probe.allowed-targets=127.0.0.1",
+        "--syseng.idle-connection-timeout=5m", "--log.level=error"])
+    processes.wait_ready("exporter-keepalive", f"http://{exporter}/-/ready", 30)
+    pid = processes.pid("exporter-keepalive")
+    before = errors_by_reason(exporter)
+    probe_each(ports, exporter=exporter)
+    pooled_fds = open_fds(pid)
+    expect(connections_to(ports).count("01") == len(ports), "no pooled connections")
+    fault = faults.add("partition", ports)
+    _, took = wait_for("TCP keepalive to end the silent connections",
+                       lambda: "01" not in connections_to(ports), KEEPALIVE_WAIT)
+    faults.remove(fault)
+    results = probe_each(ports, exporter=exporter)
+    after = errors_by_reason(exporter)
+    expect(all(u for [(_, u)] in results.values()) and after == before,
+           f"after keepalive ended the connections: {results}, errors {before} -> {after}")
+    expect(open_fds(pid) == pooled_fds, f"{open_fds(pid)} descriptors, {pooled_fds} before")
+    log(f"-- keepalive: the {len(ports)} idle connections to partitioned targets ended by the "
+        f"kernel {took:.0f} s after the partition; healed: every target up on its first "
+        f"probe with no error, {open_fds(pid)} descriptors as before (the dead ones replaced, "
+        "not leaked)")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--keepalive", action="store_true",
+                        help="also wait for TCP keepalive to end idle silent connections (a "
+                             "minute more)")
     args = parser.parse_args()
     isolate_network()  # first: every process started below lives in the namespace
     work = Path(tempfile.mkdtemp(prefix="syseng-netfaults-"))
@@ -282,7 +322,7 @@ def main():
 
     def body():
         try:
-            run(work, processes, faults, figures)
+            run(work, processes, faults, figures, args.keepalive)
         finally:
             faults.clear()
     status = run_check(processes, work, body, keep=args.keep, log=log)

@@ -7,8 +7,10 @@
 # under loss, and that the exporter's descriptors and connections are back to their baseline
 # once its idle timeout has passed (harness/netfault_check.py). About 40 s.
 #
-# usage: scripts/check-netfaults.sh [--keep]   (as root, or where unprivileged user namespaces
-#        are allowed; after cargo build --release --workspace; --keep keeps the work directory)
+# usage: scripts/check-netfaults.sh [--keep] [--keepalive]   (as root, or where unprivileged
+#        user namespaces are allowed; after cargo build --release --workspace; --keep keeps the
+#        work directory; --keepalive also waits a minute for TCP keepalive to end idle silent
+#        connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -15,7 +15,8 @@
 #   env: SHARE (0.5: the fraction of the peak), INSTANCES (100), CONNECTIONS (16),
 #        WARMUP (seconds before memory is watched; default a tenth of the run, 30 to 300),
 #        PEAK_SECONDS (10: how long the peak is measured),
-#        PROFILE (dist, the shipped build; `release` uses the test command's binaries)
+#        PROFILE (dist, the shipped build; `release` uses the test command's binaries),
+#        BUILD (1; 0 uses the binaries as they are, without cargo)
 #   needs: gnuplot (Debian: gnuplot-nox), python3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ export BIN_DIR=target/$profile
 source bench/lib.sh
 require gnuplot python3
 [ "$warmup" -lt "$duration" ] || { echo "soak: WARMUP ($warmup s) must be shorter than the run ($duration s)" >&2; exit 2; }
-cargo build --profile "$profile" --locked --bin syseng_exporter --bin syseng_sim --bin syseng_scraper >&2
+[ "${BUILD:-1}" = 0 ] || cargo build --profile "$profile" --locked --bin syseng_exporter --bin syseng_sim --bin syseng_scraper >&2
 start_fleet "$instances"
 start_exporter --syseng.stats-uri= --log.level=warn --probe.allowed-targets=127.0.0.1
 

@@ -15,10 +15,10 @@ done
 output=$(mktemp -d "${TMPDIR:-/tmp}/syseng-soak.XXXXXX")
 trap 'rm -rf "$output"' EXIT
 status=0
-PROFILE=release SHARE=${SHARE:-0.1} PEAK_SECONDS=3 WARMUP=30 bench/soak.sh "$seconds" "$output" || status=$?
+BUILD=0 PROFILE=release SHARE=${SHARE:-0.1} PEAK_SECONDS=3 WARMUP=30 bench/soak.sh "$seconds" "$output" || status=$?
 intervals=0; [ ! -f "$output/soak.csv" ] || intervals=$(( $(wc -l <"$output/soak.csv") - 1 ))
 [ -s "$output/summary.txt" ] || { echo "check-soak: no summary written" >&2; status=1; }
 [ "$(head -c 4 "$output/soak.png" 2>/dev/null | tail -c 3)" = PNG ] || { echo "check-soak: no PNG plot written" >&2; status=1; }
 [ "$intervals" -ge $(( seconds / 10 )) ] || { echo "check-soak: $intervals intervals in the CSV, want $(( seconds / 10 ))" >&2; status=1; }
-[ "$status" = 0 ] && echo "check-soak: passed ($intervals intervals)" || echo "check-soak: FAILED" >&2
+[ "$status" = 0 ] && echo "check-soak: passed ($intervals intervals) in $SECONDS s" || echo "check-soak: FAILED" >&2
 exit "$status"

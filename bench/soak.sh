@@ -84,21 +84,24 @@ kill -0 "$exporter" 2>/dev/null || exporter_alive=false
 gnuplot -e "csv='$csv'; png='$output/soak.png'; title='syseng_exporter soak: /probe across $instances simulated instances, one connection per target, at $share of the peak ($peak probes/s)'" \
   bench/soak.gnuplot
 
+# The whole run's figures come from the scraper's total, which also counts the requests that
+# ended after the last interval.
+sent=0 mean=0 failed=-1 failures="no total: the scraper failed"
+[ -z "$total" ] || read -r _ sent mean _ _ failed failures < <(fields "$total")
 status=0
 awk -F, -v peak="$peak" -v share="$share" -v asked="$target_rate" -v warmup="$warmup" -v alive="$exporter_alive" \
-    -v total_failures="$( [ -n "$total" ] && fields "$total" | cut -d' ' -f7 || echo '?')" 'NR > 1 {
-    n++; sum += $2; failed += $3; rss[n] = $5; if ($5 > max) max = $5; cpu += $6
+    -v sent="$sent" -v mean="$mean" -v failed="$failed" -v failures="$failures" 'NR > 1 {
+    n++; rss[n] = $5; cpu += $6
     if ($1 <= warmup) { base = $5 } else if ($5 > after) { after = $5 }
     if ($7 > worst_p99) worst_p99 = $7
   }
   END {
-    mean = n ? sum / n : 0
-    printf "soak: %d intervals of 10 s, mean %.0f probes/s (%.2f of the %.0f/s peak; asked %s, %d/s), %d failed probes (%s)\n", n, mean, peak ? mean / peak : 0, peak, share, asked, failed, total_failures
+    printf "soak: %d probes in %d intervals of 10 s, %.0f probes/s (%.2f of the %.0f/s peak; asked %s, %d/s), %d failed (%s)\n", sent, n, mean, peak ? mean / peak : 0, peak, share, asked, failed, failures
     printf "exporter RSS: first %.1f MiB, %.1f MiB at the end of the %d s warm-up, highest after it %.1f MiB (%+.1f%%), last %.1f MiB; mean CPU %.1f%% of a core; worst p99 %.2f ms\n", rss[1] / 1024, base / 1024, warmup, after / 1024, base ? (after / base - 1) * 100 : 0, rss[n] / 1024, n ? cpu / n : 0, worst_p99
     bad = 0
     if (alive != "true") { print "FAILED: the exporter died"; bad = 1 }
     if (n == 0) { print "FAILED: no interval measured"; bad = 1 }
-    if (failed > 0) { print "FAILED: probes failed"; bad = 1 }
+    if (failed != 0) { print "FAILED: probes failed"; bad = 1 }
     if (base && after > base * 1.05) { print "FAILED: resident memory grew more than 5% after the warm-up"; bad = 1 }
     if (mean < asked * 0.95) { print "FAILED: the rate stayed below 95% of the one asked"; bad = 1 }
     exit bad

@@ -226,7 +226,10 @@ fn main() -> ExitCode {
                 continue;
             }
             let interval = shared.take();
-            if interval.sent > 0 {
+            // What ends after the last tick (the requests in flight at the end of the run) is
+            // too short an interval for a rate: it counts in the total only.
+            let leftover = done && now.duration_since(last) < every / 10;
+            if interval.sent > 0 && !leftover {
                 println!(
                     "{{\"elapsed\": {:.1}, {}}}",
                     now.duration_since(started).as_secs_f64(),

@@ -59,6 +59,7 @@ print(r.get("elapsed", 0), r["sent"], r["rate"], r["p50_ms"], r["p99_ms"], sum(k
 echo "soak: measuring the peak: $connections connections as fast as they go, ${peak_seconds} s, over $instances instances" >&2
 scrape --rate 1000000 --seconds 3 >/dev/null || true
 read -r _ _ peak _ _ peak_failed peak_failures < <(fields "$(scrape --rate 1000000 --seconds "$peak_seconds" || true)")
+peak=$(printf '%.0f' "$peak")
 target_rate=$(awk -v p="$peak" -v s="$share" 'BEGIN { printf "%d", p * s }')
 echo "soak: peak $peak probes/s ($peak_failed failed: $peak_failures); holding $target_rate/s ($share of it) for $duration s, memory watched after $warmup s" >&2
 

@@ -3,6 +3,8 @@
 # directory and the processes started, cleaned up on exit; free ports; a simulated fleet; a
 # process's memory and CPU.
 # The sourcing script has `set -euo pipefail` and runs from the repository root.
+# The binaries come from BIN_DIR: the dist profile's, which ship, unless a script says otherwise.
+bin_dir=${BIN_DIR:-target/dist}
 
 work=$(mktemp -d)
 pids=()
@@ -34,7 +36,7 @@ start_fleet() {
   for _ in 1 2 3 4 5; do
     # Below Linux's ephemeral range (32768 and up), where outgoing connections take ports.
     first_port=$(( 10000 + RANDOM % (32768 - 10000 - instances) ))
-    target/dist/syseng_sim --instances "$instances" --listen-address "127.0.0.1:$first_port" \
+    "$bin_dir/syseng_sim" --instances "$instances" --listen-address "127.0.0.1:$first_port" \
       --admin.listen-address "127.0.0.1:$admin_port" --log.level warn 2>"$work/sim.log" &
     sim=$!
     sleep 1
@@ -53,7 +55,7 @@ start_fleet() {
 # EXPORTER_BINARY picks another build (for a side-by-side run against an earlier version).
 start_exporter() {
   exporter_port=$(free_port)
-  "${EXPORTER_BINARY:-target/dist/syseng_exporter}" --web.listen-address="127.0.0.1:$exporter_port" "$@" \
+  "${EXPORTER_BINARY:-$bin_dir/syseng_exporter}" --web.listen-address="127.0.0.1:$exporter_port" "$@" \
     2>>"$work/exporter.log" &
   exporter=$!
   pids+=("$exporter")

@@ -7,10 +7,12 @@ rules overlay, see harness/stack.py), Alertmanager (the kit's routing) and the r
   1. every instance is a healthy target (up == 1 and syseng_up == 1);
   2. every recording rule and every dashboard query returns data; the console page renders
      with data;
-  3. each drill injects faults through the simulator's admin API and waits for the expected
-     alerts to fire in Prometheus and reach the receiver through Alertmanager with the right
-     severity (and for the ones that must not), clears the faults and waits for the alerts to
-     resolve in both places. Times are measured from the fault's injection and its clearing.
+  3. each drill injects faults through the simulator's admin API, or below HTTP with nftables
+     (harness/netfaults.py: the whole stack runs in a network namespace of its own), and waits
+     for the expected alerts to fire in Prometheus and reach the receiver through Alertmanager
+     with the right severity (and for the ones that must not), clears the faults and waits for
+     the alerts to resolve in both places. Times are measured from the fault's injection and
+     its clearing.
 Every process is stopped by its PID on the way out, whatever happened; the work directory is
 removed on success and kept (its path printed) on failure, with the processes' logs.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from harness import CheckFailed, HarnessError, kit
 from harness.net import http
+from harness.netfaults import NetworkFaults, isolate_network, ports_of
 from harness.ports import free_port
 from harness.stack import ALERTMANAGER_SCALE, Settings, Stack
 from harness.supervisor import tail, wait_for
@@ -138,6 +141,11 @@ class Drill:
     # inhibited by Alertmanager, so that they never reach the receiver.
     inhibited: list = field(default_factory=list)
     no_page: bool = False  # a ticket drill: the receiver must get no page
+    # Faults below HTTP, {"kind": partition | reject | loss, "zone": ZONE[, "percent": N]}
+    network: list = field(default_factory=list)
+    # Every scrape, of the exporter's own job and of every probe, must succeed throughout: the
+    # exporter answers (syseng_up 0) within Prometheus's scrape timeout.
+    up_throughout: bool = False
 
 
 DRILLS = [
@@ -147,6 +155,12 @@ DRILLS = [
           [{"kind": "down", "targets": {"range": [0, 3]}}],
           Expected("SysengFleetInstancesDown", "page"),
           inhibited=[("SysengExporterCannotReadInstance", [0, 1, 2, 3])]),
+    # Second, while the per-instance tickets have no Alertmanager group again: a third of the
+    # fleet unreachable, its connections silent (no RST), must page once, not ticket 4 times.
+    Drill("zone-a partitioned (packets dropped, no RST: 4 of 12 instances hang)", [],
+          Expected("SysengFleetInstancesDown", "page"),
+          inhibited=[("SysengExporterCannotReadInstance", [0, 3, 6, 9])],
+          network=[{"kind": "partition", "zone": "zone-a"}], up_throughout=True),
     Drill("one instance down",
           [{"kind": "down", "targets": {"index": 5}}],
           Expected("SysengExporterCannotReadInstance", "ticket", [5]), no_page=True),
@@ -178,7 +192,7 @@ def received(stack, since, alertname=None, status="firing", receiver=None):
             and (receiver is None or record["receiver"] == receiver)]
 
 
-def run_drill(stack, drill, addresses, empty_queries, dashboard):
+def run_drill(stack, drill, addresses, empty_queries, dashboard, network):
     log(f"-- drill: {drill.name}")
     expect = drill.expect
     want_instances = {addresses[i] for i in expect.instances or []}
@@ -189,6 +203,10 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
     for request in drill.faults:
         fault = stack.admin.fault(request)
         log(f"   fault {fault['id']}: {fault['kind']} on instances {fault['instances']}")
+    for spec in drill.network:
+        ports = ports_of(stack.admin.instances(), zone=spec["zone"])
+        network.add(spec["kind"], ports, spec.get("percent", 0))
+        log(f"   network fault: {spec['zone']}'s {len(ports)} instances: {spec['kind']}")
 
     def firing():
         alerts = prometheus_alerts(stack, expect.alertname, "firing")
@@ -235,6 +253,7 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
 
     clear_wall, clear = time.time(), time.monotonic()
     stack.admin.clear_faults()
+    network.clear()
     wait_for(f"{expect.alertname} to resolve in Prometheus",
              lambda: not prometheus_alerts(stack, expect.alertname), RESOLVE_TIMEOUT)
     resolved = time.monotonic() - clear
@@ -248,8 +267,23 @@ def run_drill(stack, drill, addresses, empty_queries, dashboard):
         leaked = received(stack, start_wall, alertname, status=None)
         if leaked:
             raise CheckFailed(f"inhibited {alertname} reached the receiver: {leaked}")
+    if drill.up_throughout:
+        check_up_throughout(stack, len(addresses), time.monotonic() - start)
     return (drill.name, expect.alertname, expect.severity, fired, notified, resolved,
             resolved_notified)
+
+
+def check_up_throughout(stack, instances, seconds):
+    """Every scrape of the last `seconds` succeeded: the exporter's own and every probe's."""
+    window = f"[{int(seconds) + 1}s]"
+    exporter = stack.prometheus.value(f'min_over_time(up{{job="syseng_exporter"}}{window})')
+    probes = stack.prometheus.value(f'count(min_over_time(up{{job="syseng"}}{window}) == 1)')
+    scrapes = stack.prometheus.value(f'sum(count_over_time(up{{job="syseng"}}{window}))')
+    if exporter != 1 or probes != instances:
+        raise CheckFailed(f"scrapes failed during the drill: the exporter's up at least "
+                          f"{exporter}, {probes} of {instances} targets up in every scrape")
+    log(f"   up == 1 in every scrape throughout ({scrapes:.0f} probes over {window[1:-1]}, "
+        "the exporter's own job too): the hung targets' probes ended within the scrape timeout")
 
 
 def check_inhibited(stack, alertname, instances, since):
@@ -289,6 +323,10 @@ def main():
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, stop_on_signal)
 
+    # First, before any thread or process: the stack lives in a network namespace of its own,
+    # where the network drills' nftables rules reach nothing else.
+    isolate_network()
+    network = NetworkFaults()
     work = Path(tempfile.mkdtemp(prefix="syseng-drills-"))
     settings = Settings(
         work=work, instances=args.instances, sim_port=0, admin_port=free_port(),
@@ -312,7 +350,7 @@ def main():
         check_console(stack)
         check_urls(stack)
         for drill in DRILLS:
-            results.append(run_drill(stack, drill, addresses, empty, dashboard))
+            results.append(run_drill(stack, drill, addresses, empty, dashboard, network))
             if stack.processes.exited():
                 raise CheckFailed(f"processes exited: {stack.processes.exited()}")
     except BaseException as error:  # report (interrupts too), then stop every process below
@@ -330,6 +368,10 @@ def main():
         for process in stack.processes:
             log(f"   --- {process.name} log ({process.log}), last lines:\n{tail(process.log, 8)}")
     finally:
+        try:
+            network.clear()
+        except HarnessError as error:
+            log(f"   could not clear the network faults: {error}")
         survivors = stack.processes.stop(timeout=10)
     if survivors:
         log(f"FAILED: processes still running after stop: {survivors}")

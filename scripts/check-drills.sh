@@ -6,9 +6,12 @@
 # Prometheus, reach the receiver through Alertmanager with the right severity (and that
 # inhibited ones do not), and resolve. Prints each alert's time to fire and to resolve.
 # Every process is stopped by PID on exit, pass or fail (harness/drills.py, harness/stack.py).
+# The stack runs in a network namespace of its own (loopback only), where a drill partitions a
+# zone with nftables.
 #
-# usage: scripts/check-drills.sh [--instances N] [--keep]   (from the repository, after
-#        cargo build --release --workspace; --keep keeps the work directory)
+# usage: scripts/check-drills.sh [--instances N] [--keep]   (from the repository, as root or
+#        where unprivileged user namespaces are allowed, after cargo build --release
+#        --workspace; --keep keeps the work directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +22,8 @@ for command in prometheus prometheus-alertmanager promtool amtool python3; do
   command -v "$command" >/dev/null 2>&1 \
     || { echo "check-drills: $command is missing: scripts/install-deps.sh installs it" >&2; exit 1; }
 done
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] \
+  || { echo "check-drills: nft is missing: scripts/install-deps.sh installs it (Debian: nftables)" >&2; exit 1; }
 # The interpreter itself rather than a wrapper (pyenv's shims fork): signals sent to this
 # script's PID must reach the Python process that stops the others.
 python=$(python3 -c 'import sys; print(sys.executable)')

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo run for real, on Debian 12: the Debian packages (promtool,
 # Prometheus, Alertmanager, VictoriaMetrics, the reference OpenMetrics parser, the deployment
-# checkers, shellcheck, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
+# checkers, shellcheck, gnuplot, nftables, a C compiler, python3 and its venv module), the PyPI tools of the deployment checks
 # in a virtual environment of the project's own, and cargo-fuzz. Checks the Rust toolchain
 # against the workspace's rust-version.
 #
@@ -103,6 +103,11 @@ if ! $demo_only && ! $release_only; then
   has shellcheck || need shellcheck
   # The modules' proxy tests (exporter/tests/modules.rs) start a real forward proxy.
   [ -x /usr/bin/tinyproxy ] || need tinyproxy
+  # The soak (scripts/check-soak.sh, bench/soak.sh) plots its CSV.
+  has gnuplot || need gnuplot-nox
+  # Faults below HTTP (scripts/check-netfaults.sh, the partition drill): nftables rules in a
+  # network namespace; nft is in /usr/sbin, which a user's PATH may lack.
+  has nft || [ -x /usr/sbin/nft ] || need nftables
 fi
 
 # --- Rust: rustup's toolchain (Debian 12's rustc 1.63 is too old for edition 2024) -------------

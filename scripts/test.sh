@@ -16,14 +16,28 @@ started=$SECONDS
 cargo test --release --workspace --locked
 echo "== cargo test took $((SECONDS - started)) s"
 
-# Fuzzing is CPU-bound (its own instrumented build, then each target in turn) while the live
-# checks mostly wait for scrapes and alerts: it runs beside them at the lowest priority, in its
-# own process group so that it is stopped with this script. Its output follows theirs.
-fuzz_log=$(mktemp)
-setsid -w nice -n 19 bash scripts/check-fuzz.sh >"$fuzz_log" 2>&1 &
-fuzz_pid=$!
-fuzz_started=$SECONDS
-trap 'kill -- "-$fuzz_pid" 2>/dev/null || true; rm -f "$fuzz_log"' EXIT
+# The live checks mostly wait for scrapes and alerts, so two checks run beside them, each in its
+# own process group so that it is stopped with this script, their output after theirs:
+# fuzzing, CPU-bound (its own instrumented build, then each target in turn), at the lowest
+# priority; and the soak, two minutes of a tenth of the exporter's peak (a fifth of a core).
+beside=(scripts/check-fuzz.sh scripts/check-soak.sh)
+declare -A beside_pid beside_log beside_started
+for check in "${beside[@]}"; do
+  priority=0
+  [ "$check" != scripts/check-fuzz.sh ] || priority=19
+  beside_log[$check]=$(mktemp)
+  setsid -w nice -n "$priority" bash "$check" >"${beside_log[$check]}" 2>&1 &
+  beside_pid[$check]=$!
+  beside_started[$check]=$SECONDS
+done
+stop_beside() {
+  local check
+  for check in "${beside[@]}"; do
+    kill -- "-${beside_pid[$check]}" 2>/dev/null || true
+    rm -f "${beside_log[$check]}"
+  done
+}
+trap stop_beside EXIT
 
 for check in scripts/check-*.sh; do
   [ -e "$check" ] || continue
@@ -32,7 +46,7 @@ for check in scripts/check-*.sh; do
   # Two cross builds with their own toolchains (scripts/install-deps.sh --release): .ci/run
   # runs it on the host, once.
   [ "$check" != scripts/check-release.sh ] || continue
-  [ "$check" != scripts/check-fuzz.sh ] || continue
+  [[ " ${beside[*]} " != *" $check "* ]] || continue
   # The long checks have a fast mode for this command; alone they run in full.
   args=()
   [ "$check" != scripts/check-ha.sh ] || args=(--fast)
@@ -42,9 +56,13 @@ for check in scripts/check-*.sh; do
   echo "== $check took $((SECONDS - started)) s"
 done
 
-fuzz_status=0
-wait "$fuzz_pid" || fuzz_status=$?
-echo "== scripts/check-fuzz.sh (beside the checks above)"
-cat "$fuzz_log"
-echo "== scripts/check-fuzz.sh took $((SECONDS - fuzz_started)) s"
-[ "$fuzz_status" = 0 ] || { echo "test.sh: scripts/check-fuzz.sh failed ($fuzz_status)" >&2; exit 1; }
+failed=()
+for check in "${beside[@]}"; do
+  status=0
+  wait "${beside_pid[$check]}" || status=$?
+  echo "== $check (beside the checks above)"
+  cat "${beside_log[$check]}"
+  echo "== $check took $((SECONDS - beside_started[$check])) s"
+  [ "$status" = 0 ] || failed+=("$check ($status)")
+done
+[ ${#failed[@]} = 0 ] || { echo "test.sh: failed: ${failed[*]}" >&2; exit 1; }

@@ -197,6 +197,9 @@ def main(argv):
     def stop_on_signal(signum, _frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop_on_signal)
+    # Python keeps a SIGINT its parent ignored (a background job of a script, nohup), and the
+    # demo would then outlive Ctrl-C sent to its process group.
+    signal.signal(signal.SIGINT, stop_on_signal)
     status = 0
     try:
         stack.start(log=lambda message: print(f"-- {message}", flush=True))

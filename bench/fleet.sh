@@ -8,6 +8,7 @@
 #
 # usage: bench/fleet.sh [INSTANCES] [SECONDS_PER_RUN]      (defaults 2000 and 40)
 #   ROUNDS=N cuts each run into N interleaved slices (default 4).
+#   RATES="2000" measures only the rates given (default "133 2000").
 #   BASELINE=path/to/syseng_exporter also measures another build in the same run.
 #   Needs nginx (apt-get install nginx-light); strace, if present, counts syscalls per probe.
 set -euo pipefail
@@ -71,7 +72,8 @@ slice=$(awk -v s="$seconds" -v r="$rounds" 'BEGIN { print s / r }')
 echo "fleet benchmark: $instances instances, ${seconds}s per run in $rounds interleaved slices, 50 keep-alive connections, $(nproc) cores"
 printf '%-10s %8s %14s %10s %14s %16s\n' "run" "rate/s" "CPU/req (us)" "x direct" "p50 (ms, mean)" "p99 (ms, worst)"
 read -ra nginx < <(nginx_pids)
-for rate in 133 2000; do
+read -ra rates <<<"${RATES:-133 2000}"
+for rate in "${rates[@]}"; do
   cpu_ns_of=() sent_of=() p50_sum_of=() p99_worst_of=()
   for _ in $(seq "$rounds"); do
     measure direct "$rate" "$slice" "$work/urls-direct" "${nginx[@]}"

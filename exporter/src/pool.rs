@@ -1,43 +1,46 @@
 //! Idle keep-alive connections to `/stats` targets, shared by every worker thread.
 //!
 //! A connection in use belongs to the one request future that checked it out, on whichever
-//! runtime serves that request; an idle one belongs to no runtime at all: it is kept as a
-//! plain, deregistered socket. So a worker that stops (on SIGTERM) takes nothing with it that
+//! runtime serves that request; an idle one belongs to no task and no runtime's work: it is a
+//! socket and the time it went idle (see [`upstream::IdleSocket`](crate::upstream::IdleSocket)
+//! for what the socket keeps). So a worker that stops (on SIGTERM) takes nothing with it that
 //! another worker's probe still needs, no probe waits on another thread's event loop, and an
 //! idle connection costs a file descriptor and a few bytes, not a task with its buffers.
 
 use std::collections::HashMap;
-use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Idle connections, most recently used last per target.
 #[derive(Debug)]
-pub struct ConnectionPool {
-    idle: Mutex<Idle>,
+pub struct ConnectionPool<C> {
+    idle: Mutex<Idle<C>>,
     idle_timeout: Duration,
     max_idle_per_target: usize,
     max_idle_total: usize,
 }
 
-#[derive(Debug, Default)]
-struct Idle {
-    by_target: HashMap<String, Vec<IdleConnection>>,
+#[derive(Debug)]
+struct Idle<C> {
+    by_target: HashMap<String, Vec<IdleConnection<C>>>,
     total: usize,
 }
 
 #[derive(Debug)]
-struct IdleConnection {
-    stream: TcpStream,
+struct IdleConnection<C> {
+    stream: C,
     since: Instant,
 }
 
-impl ConnectionPool {
+impl<C> ConnectionPool<C> {
     /// `max_idle_per_target` should be the most requests to one target that can run at once;
     /// `max_idle_total` bounds the file descriptors the pool may hold.
     pub fn new(idle_timeout: Duration, max_idle_per_target: usize, max_idle_total: usize) -> Self {
         Self {
-            idle: Mutex::new(Idle::default()),
+            idle: Mutex::new(Idle {
+                by_target: HashMap::new(),
+                total: 0,
+            }),
             idle_timeout,
             max_idle_per_target: max_idle_per_target.max(1),
             max_idle_total,
@@ -49,7 +52,7 @@ impl ConnectionPool {
     }
 
     /// The most recently returned connection to `target` that has not idled too long.
-    pub fn checkout(&self, target: &str) -> Option<TcpStream> {
+    pub fn checkout(&self, target: &str) -> Option<C> {
         let now = Instant::now();
         let mut idle = self.lock();
         let Idle { by_target, total } = &mut *idle;
@@ -69,7 +72,7 @@ impl ConnectionPool {
 
     /// Keeps `stream` for the next request to `target`, unless the pool is full (then it is
     /// closed: one more connect later costs less than an unbounded pool).
-    pub fn checkin(&self, target: &str, stream: TcpStream) {
+    pub fn checkin(&self, target: &str, stream: C) {
         let mut idle = self.lock();
         if idle.total >= self.max_idle_total {
             return;
@@ -122,7 +125,7 @@ impl ConnectionPool {
         self.lock().total
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle<C>> {
         // Every update keeps `total` consistent before it can panic, so a poisoned pool is
         // still a valid pool.
         self.idle
@@ -134,7 +137,7 @@ impl ConnectionPool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
 
     fn connection(listener: &TcpListener) -> TcpStream {
         TcpStream::connect(listener.local_addr().unwrap()).unwrap()

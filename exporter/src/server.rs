@@ -29,6 +29,7 @@ use crate::process::ProcessInfo;
 use crate::targets::ProbesPerTarget;
 use crate::telemetry::ExporterMetrics;
 use crate::upstream::StatsClient;
+use crate::upstream::StatsPool;
 use crate::web::{WebConfig, WebSettings};
 
 /// Subtracted from the scraper's own timeout so a slow target turns into `syseng_up 0` before
@@ -48,9 +49,9 @@ pub struct Shared {
     probes_per_target: ProbesPerTarget,
     /// Idle connections to /probe targets, for all worker threads: a fleet has thousands of
     /// targets, each probed now and then, so one connection per target, not per thread.
-    probe_pool: Arc<ConnectionPool>,
+    probe_pool: Arc<StatsPool>,
     /// Idle connections to the default target, which may be scraped by many at once.
-    default_pool: Arc<ConnectionPool>,
+    default_pool: Arc<StatsPool>,
     default_target: Option<String>,
     started: std::time::SystemTime,
     no_modules: Arc<ModuleSet>,
@@ -162,7 +163,7 @@ impl Shared {
     }
 
     /// Every pool of idle upstream connections.
-    pub fn pools(&self) -> [&ConnectionPool; 2] {
+    pub fn pools(&self) -> [&StatsPool; 2] {
         [&self.probe_pool, &self.default_pool]
     }
 

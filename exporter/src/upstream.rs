@@ -114,7 +114,7 @@ const TCP_KEEPALIVE_RETRIES: u32 = 3;
 /// One `StatsClient` serves one worker thread: the https clients' connections run as tasks
 /// on the runtime that made them, so they must not be shared across runtimes.
 pub struct StatsClient {
-    pool: Arc<ConnectionPool>,
+    pool: Arc<StatsPool>,
     /// Per module (name and generation of the file it came from).
     https: Mutex<HashMap<(String, u64), HttpsClient>>,
     user_agent: String,
@@ -150,7 +150,7 @@ impl From<ScrapeError> for ExchangeError {
 }
 
 impl StatsClient {
-    pub fn new(pool: Arc<ConnectionPool>) -> Self {
+    pub fn new(pool: Arc<StatsPool>) -> Self {
         Self {
             pool,
             https: Mutex::new(HashMap::new()),
@@ -222,8 +222,8 @@ impl StatsClient {
         // Idle connections first, newest first; one the server closed meanwhile answers
         // nothing (only a reused connection can be stale), and the next is tried.
         loop {
-            let (socket, reused) = match self.pool.checkout(&pool_key) {
-                Some(idle) => (idle, true),
+            let (sent, reused) = match self.pool.checkout(&pool_key) {
+                Some(idle) => (Connection::resume(idle, &request), true),
                 None => {
                     let socket = match proxy {
                         None => connect(host, port).await?,
@@ -231,10 +231,10 @@ impl StatsClient {
                             .await
                             .map_err(through_proxy)?,
                     };
-                    (socket, false)
+                    (Connection::open(socket, &request), false)
                 }
             };
-            let connection = match Connection::send(socket, &request) {
+            let connection = match sent {
                 Ok(connection) => connection,
                 Err(_) if reused => continue,
                 Err(error) => {
@@ -246,7 +246,7 @@ impl StatsClient {
             match exchange(&connection, reused).await {
                 Ok((body, reusable)) => {
                     if reusable {
-                        self.pool.checkin(&pool_key, connection.into_socket());
+                        self.pool.checkin(&pool_key, connection.into_idle());
                     }
                     return Ok(body);
                 }
@@ -313,7 +313,7 @@ fn through_proxy(error: ScrapeError) -> ScrapeError {
 }
 
 /// Opens a connection to `host` (IPv6 in brackets or not), trying each address it resolves
-/// to. The socket is handed back unregistered, as a pooled one is, for [`Connection::send`].
+/// to. The socket is handed back unregistered, for [`Connection::open`].
 async fn connect(host: &str, port: u16) -> Result<std::net::TcpStream, ScrapeError> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
@@ -523,11 +523,35 @@ fn classify(error: &(dyn std::error::Error + 'static)) -> ScrapeError {
     ScrapeError::Connection(error_chain(error))
 }
 
-/// An upstream connection for the length of one exchange: the socket joins the calling
-/// runtime's reactor after the request is written, and leaves it when handed back.
+/// The idle `http` connections of every worker thread.
+pub type StatsPool = ConnectionPool<IdleSocket>;
+
+/// An idle connection in the [`StatsPool`]. Its socket stays registered with the event loop
+/// of the thread that used it last: the next probe of its target on that thread (the usual
+/// case, as a scraper's connection stays with one thread) takes it up without a system call,
+/// where registering and deregistering cost two `epoll_ctl` per probe. A probe on another
+/// thread moves it to its own event loop. No task waits on an idle socket, so the thread it is
+/// registered with can stop (on SIGTERM) without harm to it: the registration outlives the
+/// runtime and is dropped with the socket.
+pub struct IdleSocket {
+    socket: AsyncFd<std::net::TcpStream>,
+    thread: std::thread::ThreadId,
+}
+
+impl fmt::Debug for IdleSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleSocket")
+            .field("socket", self.socket.get_ref())
+            .field("thread", &self.thread)
+            .finish()
+    }
+}
+
+/// An upstream connection for the length of one exchange, registered with the calling
+/// runtime's reactor.
 ///
-/// The request is written on the plain socket first, whole: a request is a few hundred bytes
-/// and the socket's send buffer is empty between exchanges, so it never has to wait. A socket
+/// The request is written on the socket first, whole: a request is a few hundred bytes and
+/// the socket's send buffer is empty between exchanges, so it never has to wait. A socket
 /// just registered has no known readiness, and an async write would wait a round of the event
 /// loop to learn that it is writable. The reactor then watches for reading only, so the
 /// writable event that every new registration reports wakes nothing.
@@ -536,24 +560,27 @@ struct Connection {
 }
 
 impl Connection {
-    fn send(socket: std::net::TcpStream, request: &[u8]) -> std::io::Result<Self> {
-        let written = (&socket).write(request)?;
-        if written < request.len() {
-            return Err(std::io::Error::new(
-                ErrorKind::WriteZero,
-                format!(
-                    "the socket took {written} of the request's {} bytes",
-                    request.len()
-                ),
-            ));
+    /// Sends `request` on a new connection and registers it with this thread's reactor.
+    fn open(socket: std::net::TcpStream, request: &[u8]) -> std::io::Result<Self> {
+        write_whole(&socket, request)?;
+        Ok(Self {
+            socket: register(socket)?,
+        })
+    }
+
+    /// Sends `request` on an idle connection, registered with this thread's reactor if it is
+    /// not already.
+    fn resume(idle: IdleSocket, request: &[u8]) -> std::io::Result<Self> {
+        write_whole(idle.socket.get_ref(), request)?;
+        if idle.thread == std::thread::current().id() {
+            Ok(Self {
+                socket: idle.socket,
+            })
+        } else {
+            Ok(Self {
+                socket: register(idle.socket.into_inner())?,
+            })
         }
-        // SAFETY: a std TcpStream owns its descriptor: it stays open, and `as_raw_fd` returns
-        // the same one, until the stream is handed back by `into_inner` or dropped, which is
-        // all `register_with_interest` asks.
-        #[allow(unsafe_code)]
-        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
-            .map_err(std::io::Error::from)?;
-        Ok(Self { socket })
     }
 
     /// Reads once into `buffer`, never growing it past `limit` bytes.
@@ -568,6 +595,12 @@ impl Connection {
             };
             if let Ok(result) = ready.try_io(|socket| socket.get_ref().read(&mut buffer[before..]))
             {
+                // A read that did not fill the room took all the socket had (as tokio's own
+                // streams assume on Linux): forget the readiness, or the next exchange on this
+                // registration would begin with a read that finds nothing.
+                if result.as_ref().is_ok_and(|&read| read > 0 && read < room) {
+                    ready.clear_ready();
+                }
                 break result;
             }
         };
@@ -585,9 +618,35 @@ impl Connection {
         }
     }
 
-    fn into_socket(self) -> std::net::TcpStream {
-        self.socket.into_inner()
+    fn into_idle(self) -> IdleSocket {
+        IdleSocket {
+            socket: self.socket,
+            thread: std::thread::current().id(),
+        }
     }
+}
+
+fn write_whole(socket: &std::net::TcpStream, request: &[u8]) -> std::io::Result<()> {
+    let written = (&*socket).write(request)?;
+    if written < request.len() {
+        return Err(std::io::Error::new(
+            ErrorKind::WriteZero,
+            format!(
+                "the socket took {written} of the request's {} bytes",
+                request.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn register(socket: std::net::TcpStream) -> std::io::Result<AsyncFd<std::net::TcpStream>> {
+    // SAFETY: a std TcpStream owns its descriptor: it stays open, and `as_raw_fd` returns
+    // the same one, until the stream is handed back by `into_inner` or dropped, which is all
+    // `register_with_interest` asks.
+    #[allow(unsafe_code)]
+    unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+        .map_err(std::io::Error::from)
 }
 
 /// Reads one whole response to the request [`Connection::send`] wrote: its body, and whether
@@ -732,4 +791,82 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const DOCUMENT: &str = include_str!("../testdata/sample.json");
+
+    /// A keep-alive `/stats` server on loopback; counts the connections it accepted.
+    fn stats_server() -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
+                        if line == "\r\n" {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                DOCUMENT.len()
+                            );
+                            let answer = [head.as_bytes(), DOCUMENT.as_bytes()].concat();
+                            if stream.write_all(&answer).is_err() {
+                                return;
+                            }
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    /// Probes `uri` `times` times on a thread of its own with its own runtime, as a worker
+    /// does, and returns once that runtime is gone.
+    fn probe_on_a_new_thread(pool: &Arc<StatsPool>, uri: &Uri, times: usize) {
+        let (pool, uri) = (Arc::clone(pool), uri.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let client = StatsClient::new(pool);
+            let module = Arc::new(Module::builtin());
+            for probe in 0..times {
+                let result =
+                    runtime.block_on(client.fetch_stats(&uri, &module, Duration::from_secs(5)));
+                assert!(result.is_ok(), "probe {probe}: {result:?}");
+            }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// An idle connection stays registered with the thread that used it last; the same
+    /// connection then serves that thread again, and other threads after it, including after
+    /// the thread it was registered with has stopped with its runtime.
+    #[test]
+    fn one_connection_serves_every_thread_in_turn_even_after_its_thread_stopped() {
+        let (address, accepted) = stats_server();
+        let pool = Arc::new(StatsPool::new(Duration::from_secs(60), 1, 10));
+        let uri: Uri = format!("http://{address}/stats").parse().unwrap();
+        for _ in 0..3 {
+            probe_on_a_new_thread(&pool, &uri, 2);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection for all");
+        assert_eq!(pool.idle_connections(), 1);
+    }
 }

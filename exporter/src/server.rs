@@ -28,8 +28,7 @@ use crate::pool::ConnectionPool;
 use crate::process::ProcessInfo;
 use crate::targets::ProbesPerTarget;
 use crate::telemetry::ExporterMetrics;
-use crate::upstream::StatsClient;
-use crate::upstream::StatsPool;
+use crate::upstream::{StatsClient, StatsPool};
 use crate::web::{WebConfig, WebSettings};
 
 /// Subtracted from the scraper's own timeout so a slow target turns into `syseng_up 0` before

@@ -265,8 +265,15 @@ def check_shard_loss(topology, targets):
     # and the fleet-wide rules now count the surviving half.
     watch_until = time.monotonic() + QUIET_WATCH
     while time.monotonic() < watch_until:
-        others = {a["name"] for a in firing(topology.vmalert.alerts())} - {"SysengShardMissing"}
-        expect(not others, f"other global alerts fire after the kill: {sorted(others)}")
+        others = [a for a in firing(topology.vmalert.alerts()) if a["name"] != "SysengShardMissing"]
+        if others:
+            # What the rules saw, so that a failure here can be explained from the log alone.
+            seen = {expr: [(r["metric"], r["value"][1]) for r in topology.vm.query(expr)]
+                    for expr in ("job_zone:up:count", "job_shard:up:count",
+                                 'count by (zone) (up{job="syseng"})')}
+            details = [(a["name"], a["labels"], a.get("value"), a.get("activeAt")) for a in others]
+            expect(False, f"other global alerts fire {time.monotonic() - killed_at:.1f}s after "
+                   f"the kill: {details}; the global store has {seen}")
         time.sleep(POLL)
     expect(shard_targets(topology, survivor) == targets[survivor],
            f"shard {survivor} lost targets after shard {victim} died")

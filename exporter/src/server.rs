@@ -24,7 +24,6 @@ use crate::gzip;
 use crate::journal::ScrapeJournal;
 use crate::landing;
 use crate::modules::{Module, ModuleSet};
-use crate::pool::ConnectionPool;
 use crate::process::ProcessInfo;
 use crate::targets::ProbesPerTarget;
 use crate::telemetry::ExporterMetrics;
@@ -61,12 +60,12 @@ impl Shared {
         let idle_timeout = config.idle_connection_timeout;
         Self {
             probes_per_target: ProbesPerTarget::new(config.max_probes_per_target),
-            probe_pool: Arc::new(ConnectionPool::new(
+            probe_pool: Arc::new(StatsPool::new(
                 idle_timeout,
                 config.max_probes_per_target,
                 max_idle_probe_connections(),
             )),
-            default_pool: Arc::new(ConnectionPool::new(
+            default_pool: Arc::new(StatsPool::new(
                 idle_timeout,
                 config.max_requests,
                 config.max_requests,

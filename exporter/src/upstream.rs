@@ -572,15 +572,12 @@ impl Connection {
     /// not already.
     fn resume(idle: IdleSocket, request: &[u8]) -> std::io::Result<Self> {
         write_whole(idle.socket.get_ref(), request)?;
-        if idle.thread == std::thread::current().id() {
-            Ok(Self {
-                socket: idle.socket,
-            })
+        let socket = if idle.thread == std::thread::current().id() {
+            idle.socket
         } else {
-            Ok(Self {
-                socket: register(idle.socket.into_inner())?,
-            })
-        }
+            register(idle.socket.into_inner())?
+        };
+        Ok(Self { socket })
     }
 
     /// Reads once into `buffer`, never growing it past `limit` bytes.
@@ -626,8 +623,8 @@ impl Connection {
     }
 }
 
-fn write_whole(socket: &std::net::TcpStream, request: &[u8]) -> std::io::Result<()> {
-    let written = (&*socket).write(request)?;
+fn write_whole(mut socket: &std::net::TcpStream, request: &[u8]) -> std::io::Result<()> {
+    let written = socket.write(request)?;
     if written < request.len() {
         return Err(std::io::Error::new(
             ErrorKind::WriteZero,
@@ -649,7 +646,7 @@ fn register(socket: std::net::TcpStream) -> std::io::Result<AsyncFd<std::net::Tc
         .map_err(std::io::Error::from)
 }
 
-/// Reads one whole response to the request [`Connection::send`] wrote: its body, and whether
+/// Reads one whole response to the request [`Connection::open`] or [`Connection::resume`] wrote: its body, and whether
 /// the connection can carry another request.
 async fn exchange(stream: &Connection, reused: bool) -> Result<(Vec<u8>, bool), ExchangeError> {
     let mut buffer = ReadBuffer::take();
